@@ -1,0 +1,26 @@
+import { ByteBuf } from "../lib/bytes";
+
+describe("ByteBuf", () => {
+  it("grows and keeps content", () => {
+    const b = new ByteBuf(4);
+    for (let i = 0; i < 1000; i++) b.byte(0x61 + (i % 26));
+    expect(b.length).toBe(1000);
+    expect(b.at(27)).toBe(0x62);
+  });
+  it("writes UTF-8 strings and numbers", () => {
+    const b = new ByteBuf();
+    b.str("é=");
+    b.int(-1234567890123);
+    b.byte(0x20);
+    b.uint(0);
+    expect(b.toString()).toBe("é=-1234567890123 0");
+    expect(b.length).toBe(19);
+  });
+  it("shrinks without losing small content", () => {
+    const b = new ByteBuf(1 << 16);
+    b.str("keep");
+    b.shrinkTo(64);
+    expect(b.capacity).toBe(64);
+    expect(b.toString()).toBe("keep");
+  });
+});
