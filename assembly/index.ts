@@ -1,6 +1,7 @@
 // Entry point: the proxy-wasm exports come from the (patched) runtime; the filter's root
-// context factory is registered here. Everything else lives in filter/ and moesif/.
+// context is registered here. Plumbing lives in filter/, product logic in moesif/ and lib/.
 export * from "@solo-io/proxy-runtime/assembly/proxy";
 import { RootContext, registerRootContext } from "@solo-io/proxy-runtime/assembly";
+import { MoesifRoot } from "./filter/root";
 
-registerRootContext((id: u32): RootContext => new RootContext(id), "moesif");
+registerRootContext((id: u32): RootContext => new MoesifRoot(id), "moesif");

@@ -1,0 +1,111 @@
+// Pseudo-random inputs through the JSON code: nothing may trap, the validator, the copier
+// and the DOM parser must agree, and a successful copy is the trimmed input (no masks) or
+// valid JSON without any masked key (masks).
+import { ByteBuf } from "../lib/bytes";
+import { copyJsonMasked, isValidJson } from "../lib/json";
+import { JsonValue, parseJsonBytes } from "../lib/json_value";
+
+let seed: u32 = 0x9e3779b9;
+function next(): u32 {
+  // xorshift32
+  seed ^= seed << 13;
+  seed ^= seed >> 17;
+  seed ^= seed << 5;
+  return seed;
+}
+
+const ALPHABET = '{}[],:"\\ \n0123456789-+.eEtrufalsnpx/u';
+const SEEDS: Array<string> = [
+  '{"p":1,"a":[1,2,{"p":"x","b":null}],"c":{"p":{"p":2}},"d":"\\u00e9\\/"}',
+  '[{"p":[]},{},[],"p",12345678901234567890,-0.5e-3,true,false,null]',
+  ' {"a":{"b":{"c":[{"p":1,"q":2},{"q":3,"p":4}]}},"p":5} ',
+  '"a string with \\"escapes\\" and é€𝄞"',
+];
+const MASKS: Array<string> = ["p", "q"];
+
+function randomInput(): Uint8Array {
+  const r = next();
+  if (r & 1) {
+    // Mutate a valid document: replace, insert or delete a few bytes.
+    const base = String.UTF8.encode(SEEDS[(r >> 1) % SEEDS.length]);
+    const src = Uint8Array.wrap(base);
+    const b = new Uint8Array(src.length + 4);
+    b.set(src);
+    let n = src.length;
+    const edits = 1 + ((r >> 4) % 3);
+    for (let e: u32 = 0; e < edits; e++) {
+      const pos = <i32>(next() % <u32>n);
+      const kind = next() % 3;
+      const byte = next() % 4 == 0 ? <u8>next() : <u8>ALPHABET.charCodeAt(<i32>(next() % <u32>ALPHABET.length));
+      if (kind == 0) {
+        b[pos] = byte;
+      } else if (kind == 1) {
+        b.copyWithin(pos + 1, pos, n);
+        b[pos] = byte;
+        n++;
+      } else if (n > 1) {
+        b.copyWithin(pos, pos + 1, n);
+        n--;
+      }
+    }
+    return b.slice(0, n);
+  }
+  const len = <i32>(next() % 24);
+  const b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) {
+    const x = next();
+    b[i] = x % 8 == 0 ? <u8>(x >> 8) : <u8>ALPHABET.charCodeAt(<i32>((x >> 8) % <u32>ALPHABET.length));
+  }
+  return b;
+}
+
+@inline
+function isWs(c: u8): bool {
+  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
+function hasKey(v: JsonValue, masks: Array<string>): bool {
+  for (let i = 0; i < v.keys.length; i++) {
+    if (masks.includes(v.keys[i])) return true;
+    if (hasKey(v.values[i], masks)) return true;
+  }
+  for (let i = 0; i < v.items.length; i++) if (hasKey(v.items[i], masks)) return true;
+  return false;
+}
+
+describe("JSON fuzz", () => {
+  it("never traps and stays consistent on 2,000 pseudo-random inputs", () => {
+    let validCount = 0;
+    const out = new ByteBuf(16);
+    const masked = new ByteBuf(16);
+    for (let iter = 0; iter < 2000; iter++) {
+      const b = randomInput();
+      const valid = isValidJson(b.dataStart, b.length);
+      out.clear();
+      expect(copyJsonMasked(b.dataStart, b.length, null, out)).toBe(valid);
+      const parsed = parseJsonBytes(b.dataStart, b.length, 128);
+      expect(parsed !== null).toBe(valid);
+      masked.clear();
+      masked.byte(0x2a);
+      const maskedOk = copyJsonMasked(b.dataStart, b.length, MASKS, masked);
+      expect(maskedOk).toBe(valid);
+      if (!valid) {
+        expect(out.length).toBe(0);
+        expect(masked.length).toBe(1);
+        continue;
+      }
+      validCount++;
+      let s = 0;
+      let e = b.length;
+      while (s < e && isWs(b[s])) s++;
+      while (e > s && isWs(b[e - 1])) e--;
+      expect(out.length).toBe(e - s);
+      expect(memory.compare(out.ptr, b.dataStart + <usize>s, e - s)).toBe(0);
+      const m = parseJsonBytes(masked.ptr + 1, masked.length - 1, 128);
+      expect(m).not.toBeNull();
+      expect(hasKey(m!, MASKS)).toBe(false);
+    }
+    // The mutated seeds must yield enough valid documents for the checks above to matter.
+    expect(validCount).toBeGreaterThan(150);
+  });
+});

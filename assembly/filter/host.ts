@@ -1,0 +1,223 @@
+// Thin, allocation-light wrappers over the raw proxy-wasm host calls the filter uses on its
+// hot paths. The runtime's helpers allocate a buffer per header and build strings; these
+// read the host's serialized values directly. Nothing here traps on a non-Ok result.
+import * as imports from "@solo-io/proxy-runtime/assembly/imports";
+import { ByteBuf } from "../lib/bytes";
+
+export const enum Result {
+  Ok = 0,
+  NotFound = 1,
+  BadArgument = 2,
+  Empty = 7,
+  CasMismatch = 8,
+  InternalFailure = 10,
+}
+
+export const enum MapType {
+  RequestHeaders = 0,
+  ResponseHeaders = 2,
+  HttpCallResponseHeaders = 6,
+}
+
+export const enum BufferType {
+  RequestBody = 0,
+  ResponseBody = 1,
+  HttpCallResponseBody = 4,
+}
+
+export const enum Level {
+  Trace = 0,
+  Debug = 1,
+  Info = 2,
+  Warn = 3,
+  Error = 4,
+  Critical = 5,
+}
+
+// Out-params for host calls: [0] value pointer, [4] value size, [8] cas / token.
+const OUT: usize = memory.data(16);
+
+@inline function resetOut(): void {
+  store<u64>(OUT, 0);
+  store<u64>(OUT, 0, 8);
+}
+
+/**
+ * Takes ownership of the buffer the host malloc'd into OUT. The host returns Ok without
+ * writing the out-params for empty values, so OUT is reset before every call.
+ */
+function takeOut(): ArrayBuffer | null {
+  const ptr = <usize>load<u32>(OUT);
+  if (ptr == 0) return null;
+  __unpin(ptr);
+  return changetype<ArrayBuffer>(ptr);
+}
+
+/** Copies the host value in OUT into `out` and frees the host buffer. */
+function takeOutInto(out: ByteBuf): void {
+  const ptr = <usize>load<u32>(OUT);
+  if (ptr == 0) return;
+  out.raw(ptr, <i32>load<u32>(OUT, 4));
+  __unpin(ptr);
+}
+
+// ---- logging
+
+export function logMessage(level: Level, message: string): void {
+  const buf = String.UTF8.encode(message);
+  imports.proxy_log(<usize>level, changetype<usize>(buf), buf.byteLength);
+}
+
+export function logBytes(level: Level, b: ByteBuf): void {
+  imports.proxy_log(<usize>level, b.ptr, <usize>b.length);
+}
+
+// ---- time and randomness
+
+/** Wall clock in milliseconds (the engine's clock has millisecond resolution). */
+export function nowMs(): i64 {
+  store<u64>(OUT, 0);
+  if (imports.proxy_get_current_time_nanoseconds(OUT) != Result.Ok) return 0;
+  return <i64>(load<u64>(OUT) / 1000000);
+}
+
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "random_get")
+declare function wasi_random_get(buf: usize, len: usize): u16;
+
+/** Fills `len` bytes at `dst` from the host's random source; false if it failed. */
+export function randomBytes(dst: usize, len: i32): bool {
+  return wasi_random_get(dst, <usize>len) == 0;
+}
+
+// ---- header maps
+
+/** Returns the host's serialized header map (u32 count, sizes, NUL-terminated data), or null. */
+export function getHeaderMapPairs(map: MapType): ArrayBuffer | null {
+  resetOut();
+  if (imports.proxy_get_header_map_pairs(<i32>map, OUT, OUT + 4) != Result.Ok) return null;
+  return takeOut();
+}
+
+export function addHeader(map: MapType, name: string, value: string): Result {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
+}
+
+export function replaceHeaderBytes(map: MapType, name: string, value: usize, valueLen: i32): Result {
+  const k = String.UTF8.encode(name);
+  return <Result>imports.proxy_replace_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, value, <usize>valueLen);
+}
+
+// ---- bodies
+
+/** Appends up to `max` bytes of a body buffer to `out`; returns the host result. */
+export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
+  if (max <= 0) return Result.Ok;
+  resetOut();
+  const r = <Result>imports.proxy_get_buffer_bytes(<i32>buffer, 0, <u32>max, OUT, OUT + 4);
+  if (r == Result.Ok) takeOutInto(out);
+  return r;
+}
+
+// ---- properties (request contexts only: never call from a root context)
+
+/** Appends a property's value to `out`; returns NotFound (nothing written) when absent. */
+export function getPropertyInto(path: string, out: ByteBuf): Result {
+  const p = String.UTF8.encode(path);
+  resetOut();
+  const r = <Result>imports.proxy_get_property(changetype<usize>(p), p.byteLength, OUT, OUT + 4);
+  if (r == Result.Ok) takeOutInto(out);
+  return r;
+}
+
+// ---- shared data (ngx_wasm_module semantics: cas 0 = create only, null value deletes)
+
+/** Reads a key into `out` (appended). Returns Ok with `lastCas()` set, or NotFound. */
+export function kvGet(key: ArrayBuffer, out: ByteBuf): Result {
+  resetOut();
+  const r = <Result>imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, OUT, OUT + 4, OUT + 8);
+  if (r == Result.Ok) takeOutInto(out);
+  return r;
+}
+
+/** The cas returned by the last successful kvGet. */
+export function lastCas(): u32 {
+  return load<u32>(OUT, 8);
+}
+
+export function kvSet(key: ArrayBuffer, value: usize, valueLen: i32, cas: u32): Result {
+  return <Result>imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, value, <usize>valueLen, cas);
+}
+
+export function kvDelete(key: ArrayBuffer, cas: u32): Result {
+  return <Result>imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, 0, 0, cas);
+}
+
+// ---- HTTP dispatch (from on_tick only: see SPEC §6)
+
+/** Dispatches a call; on Ok the token is in `lastToken()`. */
+export function dispatch(target: string, headerPairs: ArrayBuffer, body: usize, bodyLen: i32, timeoutMs: u32): Result {
+  const t = String.UTF8.encode(target);
+  store<u32>(OUT, 0, 8);
+  return <Result>imports.proxy_http_call(
+    changetype<usize>(t), t.byteLength,
+    changetype<usize>(headerPairs), headerPairs.byteLength,
+    body, <usize>bodyLen,
+    0, 0,
+    timeoutMs, OUT + 8,
+  );
+}
+
+export function lastToken(): u32 {
+  return load<u32>(OUT, 8);
+}
+
+// ---- local responses
+
+export function sendLocalResponse(status: u32, details: string, body: usize, bodyLen: i32, headerPairs: ArrayBuffer | null): Result {
+  const d = String.UTF8.encode(details);
+  const h = headerPairs === null ? 0 : changetype<usize>(headerPairs);
+  const hl = headerPairs === null ? 0 : headerPairs.byteLength;
+  return <Result>imports.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, body, <usize>bodyLen, h, <usize>hl, -1 as u32);
+}
+
+// ---- tick
+
+export function setTickPeriod(ms: u32): Result {
+  return <Result>imports.proxy_set_tick_period_milliseconds(ms);
+}
+
+/** The value of one header (first match, case-insensitive), or null when absent. */
+export function getHeaderValue(map: MapType, name: string): string | null {
+  const k = String.UTF8.encode(name);
+  resetOut();
+  if (imports.proxy_get_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, OUT, OUT + 4) != Result.Ok) return null;
+  const buf = takeOut();
+  if (buf === null) return "";
+  return String.UTF8.decode(buf);
+}
+
+/** Serializes header pairs ([name, value, name, value, ...]) in the host's map format. */
+export function serializePairs(pairs: Array<string>): ArrayBuffer {
+  const n = pairs.length >> 1;
+  const encoded = new Array<ArrayBuffer>(pairs.length);
+  let size = 4 + n * 8;
+  for (let i = 0; i < pairs.length; i++) {
+    encoded[i] = String.UTF8.encode(pairs[i]);
+    size += encoded[i].byteLength + 1;
+  }
+  const out = new ArrayBuffer(size);
+  const base = changetype<usize>(out);
+  store<u32>(base, <u32>n);
+  let data = base + 4 + <usize>n * 8;
+  for (let i = 0; i < pairs.length; i++) {
+    const len = encoded[i].byteLength;
+    store<u32>(base + 4 + <usize>i * 4, <u32>len);
+    memory.copy(data, changetype<usize>(encoded[i]), <usize>len);
+    store<u8>(data + <usize>len, 0);
+    data += <usize>len + 1;
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+// The per-request context: capture in the request and response phases, then build and
+// queue the event in on_log. The proxied request never waits on anything here.
+import {
+  Context, FilterDataStatusValues, FilterHeadersStatusValues,
+} from "@solo-io/proxy-runtime/assembly";
+import { ByteBuf } from "../lib/bytes";
+import { writeUuidV4 } from "../lib/uuid";
+import { Omitted } from "../moesif/body";
+import { clientIp } from "../moesif/clientip";
+import { Exchange, writeEvent } from "../moesif/event";
+import { identify } from "../moesif/identity";
+import { SLOT_HEADER } from "../moesif/queue";
+import { FilterState, MoesifRoot } from "./root";
+import * as host from "./host";
+
+const TRANSACTION_HEADER = "x-moesif-transaction-id";
+
+export class MoesifHttp extends Context {
+  private ex: Exchange | null = null;
+  private requestBodyLength: i32 = 0;
+  private capturingResponse: bool = true;
+
+  constructor(context_id: u32, private root: MoesifRoot) {
+    super(context_id, root);
+  }
+
+  onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const state = this.root.state;
+    if (state === null) return FilterHeadersStatusValues.Continue;
+    const ex = state.takeExchange();
+    this.ex = ex;
+    ex.startMs = host.nowMs();
+    if (!state.cfg.disableTransactionId) {
+      const incoming = host.getHeaderValue(host.MapType.RequestHeaders, TRANSACTION_HEADER);
+      if (incoming !== null && incoming.trim().length > 0) {
+        ex.transactionId = incoming.trim();
+      } else {
+        ex.transactionId = newUuid();
+        if (ex.transactionId.length > 0) host.addHeader(host.MapType.RequestHeaders, TRANSACTION_HEADER, ex.transactionId);
+      }
+    }
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onRequestBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    // Kong calls this once with the whole length; the bytes are read in on_log.
+    this.requestBodyLength = <i32>body_buffer_length;
+    return FilterDataStatusValues.Continue;
+  }
+
+  onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const ex = this.ex;
+    if (ex === null) return FilterHeadersStatusValues.Continue;
+    if (ex.transactionId.length > 0) host.addHeader(host.MapType.ResponseHeaders, TRANSACTION_HEADER, ex.transactionId);
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    const ex = this.ex;
+    const state = this.root.state;
+    if (ex === null || state === null || !this.capturingResponse || body_buffer_length == 0) return FilterDataStatusValues.Continue;
+    if (state.cfg.disableCaptureResponseBody) {
+      this.capturingResponse = false;
+      return FilterDataStatusValues.Continue;
+    }
+    const len = <i32>body_buffer_length;
+    if (ex.responseBody.length + len > state.cfg.responseMaxBodySizeLimit) {
+      // Over the limit: no truncated body, a marker instead (SPEC §4).
+      ex.responseOmitted = Omitted.SizeLimit;
+      ex.responseBody.clear();
+      this.capturingResponse = false;
+      return FilterDataStatusValues.Continue;
+    }
+    if (host.readBody(host.BufferType.ResponseBody, len, ex.responseBody) != host.Result.Ok) {
+      ex.responseOmitted = Omitted.Unreadable;
+      ex.responseBody.clear();
+      this.capturingResponse = false;
+    }
+    return FilterDataStatusValues.Continue;
+  }
+
+  onLog(): void {
+    const ex = this.ex;
+    const state = this.root.state;
+    if (ex === null || state === null) return;
+    ex.endMs = host.nowMs();
+    this.collect(ex, state);
+    const buf = state.event;
+    buf.clear();
+    buf.ensure(SLOT_HEADER);
+    buf.length = SLOT_HEADER;
+    writeEvent(buf, ex, state.cfg);
+    state.queue.enqueue(buf);
+    if (buf.capacity > (1 << 22)) buf.shrinkTo(1 << 16);
+  }
+
+  onDelete(): void {
+    const ex = this.ex;
+    const state = this.root.state;
+    if (ex !== null && state !== null) state.giveBack(ex);
+    this.ex = null;
+  }
+
+  /** Reads the final request/response state (headers, body, identity, Kong metadata). */
+  private collect(ex: Exchange, state: FilterState): void {
+    const cfg = state.cfg;
+    const req = ex.requestHeaders;
+    const resp = ex.responseHeaders;
+    req.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
+    resp.load(host.getHeaderMapPairs(host.MapType.ResponseHeaders));
+    const method = req.get(":method");
+    if (method !== null) ex.method = method;
+    const path = req.get(":path");
+    if (path !== null) ex.path = path;
+    const scheme = req.get(":scheme");
+    if (scheme !== null) ex.scheme = scheme;
+    // The client's Host header: `:authority` is Kong's own server name and port.
+    let hostHeader = req.get("host");
+    if (hostHeader === null) hostHeader = req.get(":authority");
+    ex.host = hostHeader !== null ? hostHeader : "";
+    const status = resp.get(":status");
+    ex.status = status !== null ? I32.parseInt(status) : 0;
+
+    if (this.requestBodyLength > 0 && !cfg.disableCaptureRequestBody) {
+      if (this.requestBodyLength > cfg.requestMaxBodySizeLimit) {
+        ex.requestOmitted = Omitted.SizeLimit;
+      } else if (host.readBody(host.BufferType.RequestBody, this.requestBodyLength, ex.requestBody) != host.Result.Ok) {
+        ex.requestOmitted = Omitted.Unreadable;
+        ex.requestBody.clear();
+      }
+    }
+
+    ex.ipAddress = clientIp(req, "");
+    if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
+    identify(state.identity, req, resp, ex.identity);
+    const credential = req.get("x-credential-identifier");
+    if (credential !== null && credential.length > 0) ex.sessionToken = credential;
+    ex.routeId = property("kong.route_id");
+    ex.serviceId = property("kong.service_id");
+    ex.routeName = property("kong.route_name");
+    ex.serviceName = property("kong.service_name");
+  }
+}
+
+const propertyScratch = new ByteBuf(64);
+
+function property(path: string): string {
+  propertyScratch.clear();
+  if (host.getPropertyInto(path, propertyScratch) != host.Result.Ok) return "";
+  return propertyScratch.toString();
+}
+
+const uuidScratch = new ByteBuf(40);
+
+function newUuid(): string {
+  const random = memory.data(16);
+  if (!host.randomBytes(random, 16)) return "";
+  uuidScratch.clear();
+  writeUuidV4(uuidScratch, random);
+  return uuidScratch.toString();
+}

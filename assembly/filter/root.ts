@@ -1,0 +1,128 @@
+// The root context: one per filter entry and worker. It parses the configuration, owns the
+// per-worker state (queue handle, sender, pools) and runs the tick.
+import { Context, RootContext } from "@solo-io/proxy-runtime/assembly";
+import { ByteBuf } from "../lib/bytes";
+import { Config, parseConfig } from "../moesif/config";
+import { Exchange } from "../moesif/event";
+import { IdentityConfig } from "../moesif/identity";
+import { DROP_NAMES, Drop, Kv, SharedQueue } from "../moesif/queue";
+import { MoesifHttp } from "./http";
+import { Sender } from "./sender";
+import * as host from "./host";
+
+/** The engine's tick period; work is scheduled by elapsed time on top of it. */
+export const TICK_MS: u32 = 100;
+
+class HostKv extends Kv {
+  get(key: ArrayBuffer, out: ByteBuf): i32 { return host.kvGet(key, out); }
+  lastCas(): u32 { return host.lastCas(); }
+  set(key: ArrayBuffer, value: usize, len: i32, cas: u32): i32 { return host.kvSet(key, value, len, cas); }
+  del(key: ArrayBuffer, cas: u32): i32 { return host.kvDelete(key, cas); }
+}
+
+/** Everything a configured (active) root needs. */
+export class FilterState {
+  identity: IdentityConfig = new IdentityConfig();
+  queue: SharedQueue;
+  sender: Sender;
+  /** Serialized events are built here, behind the slot header the queue fills in. */
+  event: ByteBuf = new ByteBuf(4096);
+  private pool: Array<Exchange> = [];
+  lastTick: i64 = 0;
+  lastSummary: i64 = 0;
+
+  constructor(public cfg: Config, owner: u32) {
+    const prefix = SharedQueue.prefixFor(cfg.kvNamespace, cfg.applicationId + "\n" + cfg.apiEndpoint);
+    const queue = new SharedQueue(new HostKv(), prefix, <u32>cfg.eventQueueSize, <u64>cfg.queueMaxBytes, owner);
+    this.queue = queue;
+    this.sender = new Sender(cfg, queue);
+    this.identity.userIdHeader = cfg.userIdHeader;
+    this.identity.companyIdHeader = cfg.companyIdHeader;
+    this.identity.authorizationHeaderNames = cfg.authorizationHeaderNames;
+    this.identity.userIdField = cfg.authorizationUserIdField;
+    this.identity.companyIdField = cfg.authorizationCompanyIdField;
+  }
+
+  takeExchange(): Exchange {
+    if (this.pool.length > 0) return this.pool.pop();
+    return new Exchange();
+  }
+
+  giveBack(ex: Exchange): void {
+    ex.reset();
+    if (this.pool.length < 64) this.pool.push(ex);
+  }
+}
+
+export class MoesifRoot extends RootContext {
+  state: FilterState | null = null;
+  private tickArmed: bool = false;
+
+  createContext(context_id: u32): Context {
+    return new MoesifHttp(context_id, this);
+  }
+
+  onConfigure(configuration_size: u32): bool {
+    super.onConfigure(configuration_size);
+    const result = parseConfig(this.getConfiguration());
+    for (let i = 0; i < result.warnings.length; i++) host.logMessage(host.Level.Warn, "moesif: " + result.warnings[i]);
+    const cfg = result.config;
+    if (cfg === null) {
+      // Returning false would make Kong fail every request of the chain: stay inert instead.
+      host.logMessage(host.Level.Error, "moesif: " + result.error + "; the filter is inactive");
+      this.state = null;
+      return true;
+    }
+    this.state = new FilterState(cfg, randomOwner());
+    // A second non-zero period traps (and kills the worker at start-up): arm it once.
+    if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
+    if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
+    return true;
+  }
+
+  onTick(): void {
+    const state = this.state;
+    if (state === null) return;
+    const now = host.nowMs();
+    // After an instance recycle the engine may tick twice per period: skip the extra one.
+    if (now - state.lastTick < <i64>(TICK_MS / 2)) return;
+    state.lastTick = now;
+    state.sender.tick(now);
+    this.summary(state, now);
+  }
+
+  onHttpCallResponse(token: u32, headers: u32, body_size: u32, trailers: u32): void {
+    const state = this.state;
+    if (state === null) return;
+    state.sender.onResponse(token, host.nowMs());
+  }
+
+  private summary(state: FilterState, now: i64): void {
+    const interval = <i64>state.cfg.logSummaryIntervalMs;
+    if (interval <= 0) return;
+    if (state.lastSummary == 0) {
+      state.lastSummary = now;
+      return;
+    }
+    if (now - state.lastSummary < interval) return;
+    state.lastSummary = now;
+    const q = state.queue.counters;
+    const c = state.sender.counters;
+    let line = "moesif: summary: queued " + q.enqueued.toString() + ", sent " + c.eventsSent.toString() +
+      " in " + c.batchesSent.toString() + " batches, retried batches " + c.batchesRetried.toString();
+    let dropped = "";
+    for (let i = 0; i < Drop.COUNT; i++) {
+      if (q.dropped[i] > 0) dropped += (dropped.length > 0 ? ", " : "") + DROP_NAMES[i] + " " + q.dropped[i].toString();
+    }
+    line += dropped.length > 0 ? ", dropped: " + dropped : ", dropped 0";
+    line += "; backlog " + state.queue.backlog().toString() + " events (this worker since start)";
+    host.logMessage(host.Level.Info, line);
+  }
+}
+
+function randomOwner(): u32 {
+  const p = memory.data(4);
+  if (!host.randomBytes(p, 4)) store<u32>(p, <u32>host.nowMs());
+  const v = load<u32>(p);
+  return v == 0 ? 1 : v;
+}

@@ -1,0 +1,173 @@
+// Delivery from on_tick (SPEC §6): claim batches from the shared queue, POST them to the
+// collector, and settle them when the callback arrives: acknowledge, retry with backoff,
+// or drop. Never dispatches from a callback or the request path (engine-verified 5+/5++).
+import { ByteBuf } from "../lib/bytes";
+import { deflate } from "../lib/deflate";
+import { Wrapper } from "../lib/inflate";
+import { Config, USER_AGENT } from "../moesif/config";
+import { Batch, Drop, SharedQueue } from "../moesif/queue";
+import { backoffMs, classify, mayRetry, Outcome } from "../moesif/retry";
+import { HeaderMap } from "../moesif/headermap";
+import * as host from "./host";
+
+/** Batches one worker keeps in flight at once. */
+const MAX_IN_FLIGHT: i32 = 8;
+/** How long past the dispatch timeout a lease is held before another worker may take it. */
+const LEASE_MARGIN_MS: i32 = 5000;
+
+class InFlight {
+  token: u32 = 0;
+  batch: Batch = new Batch();
+  /** When the host should have called back by (Kong <= 3.8 never calls back on errors). */
+  deadline: i64 = 0;
+  active: bool = false;
+}
+
+export class SenderCounters {
+  batchesSent: u64 = 0;
+  eventsSent: u64 = 0;
+  batchesRetried: u64 = 0;
+  batchesFailed: u64 = 0;
+}
+
+export class Sender {
+  private slots: Array<InFlight> = [];
+  private headers: ArrayBuffer;
+  private compressedHeaders: ArrayBuffer;
+  private compressed: ByteBuf = new ByteBuf(0);
+  private responseHeaders: HeaderMap = new HeaderMap();
+  counters: SenderCounters = new SenderCounters();
+  /** Collector tags seen on the last batch response (for the config/rules fetcher). */
+  configEtag: string = "";
+  rulesTag: string = "";
+
+  constructor(private cfg: Config, private queue: SharedQueue) {
+    const e = cfg.endpoint;
+    const base: Array<string> = [
+      ":method", "POST",
+      ":path", e.basePath + "/v1/events/batch",
+      ":authority", e.authority,
+      ":scheme", e.scheme,
+      "content-type", "application/json",
+      "x-moesif-application-id", cfg.applicationId,
+      "user-agent", USER_AGENT,
+    ];
+    this.headers = host.serializePairs(base);
+    base.push("content-encoding");
+    base.push("deflate");
+    this.compressedHeaders = host.serializePairs(base);
+    for (let i = 0; i < MAX_IN_FLIGHT; i++) this.slots.push(new InFlight());
+  }
+
+  inFlight(): i32 {
+    let n = 0;
+    for (let i = 0; i < this.slots.length; i++) if (this.slots[i].active) n++;
+    return n;
+  }
+
+  /** One tick's work: expire silent dispatches, then send what the queue has, within the time budget. */
+  tick(now: i64): void {
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[i];
+      if (s.active && now > s.deadline) this.settle(s, 0, now);
+    }
+    const budgetEnd = now + <i64>this.cfg.maxCallbackTimeSpent;
+    const hold = this.cfg.sendTimeout + LEASE_MARGIN_MS;
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[i];
+      if (s.active) continue;
+      if (host.nowMs() > budgetEnd) break;
+      if (!this.queue.claim(now, this.cfg.batchSize, this.cfg.flushIntervalMs, hold, s.batch)) break;
+      if (s.batch.events == 0) {
+        this.queue.finish(s.batch); // every slot was evicted: nothing to send
+        continue;
+      }
+      this.send(s, now);
+    }
+  }
+
+  private send(s: InFlight, now: i64): void {
+    const b = s.batch;
+    let body = b.body;
+    let headers = this.headers;
+    if (this.cfg.enableCompression) {
+      this.compressed.clear();
+      deflate(body.ptr, body.length, this.compressed, Wrapper.Zlib);
+      body = this.compressed;
+      headers = this.compressedHeaders;
+    }
+    const r = host.dispatch(this.cfg.endpoint.target, headers, body.ptr, body.length, <u32>this.cfg.sendTimeout);
+    if (r != host.Result.Ok) {
+      host.logMessage(host.Level.Error, "moesif: cannot dispatch to " + this.cfg.endpoint.target + " (result " + (<i32>r).toString() + ")");
+      this.retryOrDrop(b, now, 0);
+      return;
+    }
+    s.token = host.lastToken();
+    s.deadline = now + <i64>this.cfg.sendTimeout + 1000;
+    s.active = true;
+    if (this.compressed.capacity > (1 << 22)) this.compressed.shrinkTo(1 << 16);
+  }
+
+  /**
+   * The host called back for `token`. Returns false when it is not one of ours (e.g. a
+   * call made by this worker's previous instance).
+   */
+  onResponse(token: u32, now: i64): bool {
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[i];
+      if (!s.active || s.token != token) continue;
+      const map = this.responseHeaders;
+      map.load(host.getHeaderMapPairs(host.MapType.HttpCallResponseHeaders));
+      const statusText = map.get(":status");
+      const status = statusText === null ? 0 : I32.parseInt(statusText);
+      const etag = map.get("x-moesif-config-etag");
+      if (etag !== null) this.configEtag = etag;
+      const tag = map.get("x-moesif-rules-tag");
+      if (tag !== null) this.rulesTag = tag;
+      this.settle(s, status, now);
+      map.load(null);
+      return true;
+    }
+    return false;
+  }
+
+  private settle(s: InFlight, status: i32, now: i64): void {
+    s.active = false;
+    const b = s.batch;
+    const outcome = classify(status);
+    if (outcome == Outcome.Sent) {
+      if (this.queue.finish(b)) {
+        this.counters.batchesSent++;
+        this.counters.eventsSent += <u64>b.events;
+      }
+      return;
+    }
+    if (outcome == Outcome.Reject) {
+      host.logMessage(host.Level.Error, "moesif: collector rejected a batch of " + b.events.toString() +
+        " events with HTTP " + status.toString() + "; dropped (check application_id and api_endpoint)");
+      if (this.queue.finish(b)) {
+        this.queue.count(Drop.Rejected, <u64>b.events);
+        this.counters.batchesFailed++;
+      }
+      return;
+    }
+    this.retryOrDrop(b, now, status);
+  }
+
+  private retryOrDrop(b: Batch, now: i64, status: i32): void {
+    if (mayRetry(b.firstAttempt, now, <i64>this.cfg.maxRetryTimeMs)) {
+      if (this.queue.release(b, now + backoffMs(b.attempts))) this.counters.batchesRetried++;
+      if (this.cfg.debug) {
+        host.logMessage(host.Level.Warn, "moesif: batch of " + b.events.toString() + " events failed (HTTP " +
+          status.toString() + ", 0 = no response); retry " + (b.attempts + 1).toString() + " in " + backoffMs(b.attempts).toString() + " ms");
+      }
+      return;
+    }
+    host.logMessage(host.Level.Error, "moesif: dropping a batch of " + b.events.toString() +
+      " events after retrying for " + (now - b.firstAttempt).toString() + " ms (last HTTP status " + status.toString() + ")");
+    if (this.queue.finish(b)) {
+      this.queue.count(Drop.RetryExhausted, <u64>b.events);
+      this.counters.batchesFailed++;
+    }
+  }
+}

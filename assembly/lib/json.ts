@@ -1,0 +1,553 @@
+// Byte-level JSON: strict validation (RFC 8259) and byte-exact copying of bodies with
+// masked object members removed. No DOM and no allocation per value: bodies are copied
+// as sent (big integers, `[]`, escapes, spacing), which the Lua plugin's decode/re-encode
+// round trip could not do (reference/moesif.md §2 "Body encoding").
+
+import { ByteBuf } from "./bytes";
+
+/** Deepest container nesting accepted; deeper input is treated as invalid JSON. */
+export const JSON_MAX_DEPTH: i32 = 128;
+
+// Per-depth parser state in static memory (index = depth, 1-based), so the iterative
+// parser needs neither recursion nor heap allocation.
+const KIND = memory.data(JSON_MAX_DEPTH + 1); // 1 = object, 0 = array
+const KEPT = memory.data(JSON_MAX_DEPTH + 1); // masking: a member of this object was kept
+const MASKED = memory.data(JSON_MAX_DEPTH + 1); // masking: current member is being removed
+const COMMA = memory.data((JSON_MAX_DEPTH + 1) << 2, 4); // masking: comma before the member (0 = none)
+const KEY = memory.data((JSON_MAX_DEPTH + 1) << 2, 4); // masking: opening quote of the member's key
+
+const HEX = memory.data<u8>([
+  0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66,
+]);
+
+const S_VALUE = 0;
+const S_MEMBER = 1;
+const S_AFTER = 2;
+
+// Results of the last scan (globals instead of an allocated result object).
+let valueStart: usize = 0;
+let valueEnd: usize = 0;
+let stringPlain: bool = true;
+
+/** Whether the string scanned last by scanJsonString had neither escapes nor non-ASCII bytes. */
+export function lastJsonStringPlain(): bool {
+  return stringPlain;
+}
+
+@inline
+function isWs(c: u32): bool {
+  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
+@inline
+function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+
+@inline
+function isHex(c: u32): bool {
+  return c - 0x30 < 10 || (c | 0x20) - 0x61 < 6;
+}
+
+/** First position at or after `p` that is not JSON whitespace. */
+@inline
+export function skipJsonWs(p: usize, end: usize): usize {
+  while (p < end && isWs(<u32>load<u8>(p))) p++;
+  return p;
+}
+
+/**
+ * Checks the UTF-8 sequence starting at `p` (whose first byte is >= 0x80). Returns its
+ * length when well-formed (no overlongs, no surrogates, <= U+10FFFF), otherwise
+ * -(length of the maximal ill-formed prefix), which is what one U+FFFD replaces.
+ */
+export function utf8Sequence(p: usize, end: usize): i32 {
+  const c = <u32>load<u8>(p);
+  let need: i32;
+  let lo: u32 = 0x80;
+  let hi: u32 = 0xbf;
+  if (c < 0xc2) return -1;
+  if (c < 0xe0) {
+    need = 1;
+  } else if (c < 0xf0) {
+    need = 2;
+    if (c == 0xe0) lo = 0xa0;
+    else if (c == 0xed) hi = 0x9f;
+  } else if (c < 0xf5) {
+    need = 3;
+    if (c == 0xf0) lo = 0x90;
+    else if (c == 0xf4) hi = 0x8f;
+  } else {
+    return -1;
+  }
+  for (let i = 1; i <= need; i++) {
+    if (p + <usize>i >= end) return -i;
+    const b = <u32>load<u8>(p + <usize>i);
+    if (b < lo || b > hi) return -i;
+    lo = 0x80;
+    hi = 0xbf;
+  }
+  return need + 1;
+}
+
+/**
+ * Validates a JSON string body. `p` is the first byte after the opening quote. Returns
+ * the position after the closing quote, or 0 when invalid (a real result is never 0:
+ * it lies past the opening quote).
+ */
+export function scanJsonString(p: usize, end: usize): usize {
+  let plain = true;
+  while (true) {
+    // Eight bytes at a time while none is `"`, `\`, a control char or non-ASCII.
+    while (p + 8 <= end) {
+      const x = load<u64>(p);
+      const q = x ^ 0x2222222222222222;
+      const b = x ^ 0x5c5c5c5c5c5c5c5c;
+      const t =
+        (((x - 0x2020202020202020) & ~x) |
+          ((q - 0x0101010101010101) & ~q) |
+          ((b - 0x0101010101010101) & ~b) |
+          x) &
+        0x8080808080808080;
+      if (t != 0) {
+        // The lowest flagged byte is exact (borrows only propagate upwards).
+        p += <usize>(ctz(t) >> 3);
+        break;
+      }
+      p += 8;
+    }
+    if (p >= end) return 0;
+    const c = <u32>load<u8>(p);
+    if (c == 0x22) {
+      stringPlain = plain;
+      return p + 1;
+    }
+    if (c == 0x5c) {
+      plain = false;
+      if (p + 1 >= end) return 0;
+      const e = <u32>load<u8>(p + 1);
+      if (e == 0x75) {
+        if (p + 6 > end) return 0;
+        if (
+          !isHex(<u32>load<u8>(p + 2)) ||
+          !isHex(<u32>load<u8>(p + 3)) ||
+          !isHex(<u32>load<u8>(p + 4)) ||
+          !isHex(<u32>load<u8>(p + 5))
+        )
+          return 0;
+        p += 6;
+      } else if (
+        e == 0x22 || e == 0x5c || e == 0x2f || e == 0x62 || e == 0x66 || e == 0x6e || e == 0x72 || e == 0x74
+      ) {
+        p += 2;
+      } else {
+        return 0;
+      }
+    } else if (c < 0x20) {
+      return 0;
+    } else if (c < 0x80) {
+      p++;
+    } else {
+      plain = false;
+      const n = utf8Sequence(p, end);
+      if (n < 0) return 0;
+      p += <usize>n;
+    }
+  }
+  return 0;
+}
+
+/** Validates a JSON number starting at `p`; returns the position after it, or 0. */
+export function scanJsonNumber(p: usize, end: usize): usize {
+  if (p < end && load<u8>(p) == 0x2d) p++;
+  if (p >= end) return 0;
+  let c = <u32>load<u8>(p);
+  if (c == 0x30) {
+    p++;
+  } else if (c - 0x31 < 9) {
+    p++;
+    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+  } else {
+    return 0;
+  }
+  if (p < end && load<u8>(p) == 0x2e) {
+    p++;
+    if (p >= end || !isDigit(<u32>load<u8>(p))) return 0;
+    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+  }
+  if (p < end && (<u32>load<u8>(p) | 0x20) == 0x65) {
+    p++;
+    if (p < end) {
+      c = <u32>load<u8>(p);
+      if (c == 0x2b || c == 0x2d) p++;
+    }
+    if (p >= end || !isDigit(<u32>load<u8>(p))) return 0;
+    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+  }
+  return p;
+}
+
+/** Validates `true`, `false` or `null` at `p`; returns the position after it, or 0. */
+export function scanJsonLiteral(p: usize, end: usize): usize {
+  if (p + 4 > end) return 0;
+  const w = load<u32>(p);
+  if (w == 0x65757274 || w == 0x6c6c756e) return p + 4; // "true", "null"
+  if (w == 0x736c6166 && p + 5 <= end && load<u8>(p + 4) == 0x65) return p + 5; // "false"
+  return 0;
+}
+
+@inline
+function hexValue(c: u32): u32 {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10;
+}
+
+/** Reads the 4 hex digits at `p` (already validated). */
+export function readHex4(p: usize): u32 {
+  return (
+    (hexValue(<u32>load<u8>(p)) << 12) |
+    (hexValue(<u32>load<u8>(p + 1)) << 8) |
+    (hexValue(<u32>load<u8>(p + 2)) << 4) |
+    hexValue(<u32>load<u8>(p + 3))
+  );
+}
+
+/** Compares a validated, escaped key body [p, end) with `m` after unescaping. */
+function escapedKeyEquals(p: usize, end: usize, m: string): bool {
+  const mp = changetype<usize>(m);
+  const n = m.length;
+  let j = 0;
+  while (p < end) {
+    const c = <u32>load<u8>(p);
+    let unit: u32;
+    let second: u32 = 0x10000; // no second unit
+    if (c == 0x5c) {
+      const e = <u32>load<u8>(p + 1);
+      p += 2;
+      if (e == 0x75) {
+        unit = readHex4(p);
+        p += 4;
+      } else if (e == 0x62) unit = 0x08;
+      else if (e == 0x66) unit = 0x0c;
+      else if (e == 0x6e) unit = 0x0a;
+      else if (e == 0x72) unit = 0x0d;
+      else if (e == 0x74) unit = 0x09;
+      else unit = e; // `"`, `\`, `/`
+    } else if (c < 0x80) {
+      unit = c;
+      p++;
+    } else if (c < 0xe0) {
+      unit = ((c & 0x1f) << 6) | (<u32>load<u8>(p + 1) & 0x3f);
+      p += 2;
+    } else if (c < 0xf0) {
+      unit = ((c & 0x0f) << 12) | ((<u32>load<u8>(p + 1) & 0x3f) << 6) | (<u32>load<u8>(p + 2) & 0x3f);
+      p += 3;
+    } else {
+      const cp =
+        ((c & 0x07) << 18) |
+        ((<u32>load<u8>(p + 1) & 0x3f) << 12) |
+        ((<u32>load<u8>(p + 2) & 0x3f) << 6) |
+        (<u32>load<u8>(p + 3) & 0x3f);
+      p += 4;
+      unit = 0xd800 + ((cp - 0x10000) >> 10);
+      second = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+    }
+    if (j >= n || <u32>load<u16>(mp + (<usize>j << 1)) != unit) return false;
+    j++;
+    if (second != 0x10000) {
+      if (j >= n || <u32>load<u16>(mp + (<usize>j << 1)) != second) return false;
+      j++;
+    }
+  }
+  return j == n;
+}
+
+/** Whether the key body [p, end) (validated; `plain` = no escapes, ASCII only) is one of `masks`. */
+function keyIsMasked(p: usize, end: usize, plain: bool, masks: Array<string>): bool {
+  const len = <i32>(end - p);
+  for (let i = 0, k = masks.length; i < k; i++) {
+    const m = unchecked(masks[i]);
+    if (plain) {
+      if (m.length != len) continue;
+      const mp = changetype<usize>(m);
+      let j = 0;
+      while (j < len && <u32>load<u16>(mp + (<usize>j << 1)) == <u32>load<u8>(p + <usize>j)) j++;
+      if (j == len) return true;
+    } else if (escapedKeyEquals(p, end, m)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Validates [src, src+len) as one JSON value; sets valueStart/valueEnd (whitespace trimmed).
+ * With `out` non-null, also copies the value to `out` without the members whose keys are
+ * in `masks`. A removed member takes its preceding comma with it, or, when no earlier
+ * member of that object was kept, the comma before the next kept member goes instead.
+ */
+function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): bool {
+  const end = src + <usize>len;
+  let p = skipJsonWs(src, end);
+  if (p >= end) return false;
+  valueStart = p;
+  const masking = out !== null;
+  let from = p; // masking: start of the input not yet copied to `out`
+  let skipDepth: i32 = -1; // masking: depth of the member being removed, -1 = none
+  let depth: i32 = 0;
+  let comma: usize = 0;
+  let state = S_VALUE;
+  while (true) {
+    if (state == S_VALUE) {
+      if (p >= end) return false;
+      const c = <u32>load<u8>(p);
+      if (c == 0x22) {
+        p = scanJsonString(p + 1, end);
+        if (p == 0) return false;
+        state = S_AFTER;
+      } else if (c == 0x7b || c == 0x5b) {
+        if (depth == JSON_MAX_DEPTH) return false;
+        depth++;
+        const isObject = c == 0x7b;
+        store<u8>(KIND + <usize>depth, <u8>isObject);
+        p = skipJsonWs(p + 1, end);
+        if (p >= end) return false;
+        if (isObject) {
+          store<u8>(KEPT + <usize>depth, 0);
+          store<u8>(MASKED + <usize>depth, 0);
+          if (load<u8>(p) == 0x7d) {
+            p++;
+            depth--;
+            state = S_AFTER;
+          } else {
+            comma = 0;
+            state = S_MEMBER;
+          }
+        } else if (load<u8>(p) == 0x5d) {
+          p++;
+          depth--;
+          state = S_AFTER;
+        }
+      } else if (c == 0x74 || c == 0x66 || c == 0x6e) {
+        p = scanJsonLiteral(p, end);
+        if (p == 0) return false;
+        state = S_AFTER;
+      } else {
+        p = scanJsonNumber(p, end);
+        if (p == 0) return false;
+        state = S_AFTER;
+      }
+    } else if (state == S_MEMBER) {
+      if (p >= end || load<u8>(p) != 0x22) return false;
+      const key = p;
+      p = scanJsonString(p + 1, end);
+      if (p == 0) return false;
+      if (masking && skipDepth < 0) {
+        if (keyIsMasked(key + 1, p - 1, stringPlain, masks)) {
+          store<u8>(MASKED + <usize>depth, 1);
+          store<usize>(COMMA + (<usize>depth << 2), comma);
+          store<usize>(KEY + (<usize>depth << 2), key);
+          skipDepth = depth;
+        } else if (load<u8>(KEPT + <usize>depth) == 0) {
+          // First kept member after removed ones: its leading comma must go.
+          if (comma != 0) {
+            changetype<ByteBuf>(out).raw(from, <i32>(comma - from));
+            from = key;
+          }
+          store<u8>(KEPT + <usize>depth, 1);
+        }
+      }
+      p = skipJsonWs(p, end);
+      if (p >= end || load<u8>(p) != 0x3a) return false;
+      p = skipJsonWs(p + 1, end);
+      state = S_VALUE;
+    } else {
+      if (depth == 0) break;
+      const isObject = load<u8>(KIND + <usize>depth) != 0;
+      if (masking && isObject && load<u8>(MASKED + <usize>depth) != 0) {
+        // The removed member's value ends at p: drop [its comma or key, p).
+        const c0 = load<usize>(COMMA + (<usize>depth << 2));
+        const dropFrom = c0 != 0 ? c0 : load<usize>(KEY + (<usize>depth << 2));
+        changetype<ByteBuf>(out).raw(from, <i32>(dropFrom - from));
+        from = p;
+        store<u8>(MASKED + <usize>depth, 0);
+        skipDepth = -1;
+      }
+      p = skipJsonWs(p, end);
+      if (p >= end) return false;
+      const c = <u32>load<u8>(p);
+      if (c == 0x2c) {
+        comma = p;
+        p = skipJsonWs(p + 1, end);
+        state = isObject ? S_MEMBER : S_VALUE;
+      } else if (c == (isObject ? 0x7d : 0x5d)) {
+        p++;
+        depth--;
+      } else {
+        return false;
+      }
+    }
+  }
+  valueEnd = p;
+  if (skipJsonWs(p, end) != end) return false;
+  if (masking) changetype<ByteBuf>(out).raw(from, <i32>(p - from));
+  return true;
+}
+
+// Shared empty mask list for validation-only scans.
+const NO_MASKS = new Array<string>(0);
+
+/** Whether [src, src+len) is exactly one JSON value (surrounding whitespace allowed). */
+export function isValidJson(src: usize, len: i32): bool {
+  return scan(src, len, NO_MASKS, null);
+}
+
+/**
+ * Validates [src, src+len) as one JSON value and appends it to `out` byte-exact, without
+ * surrounding whitespace and without every object member (at any depth) whose unescaped
+ * key equals one of `masks` (case-sensitive). On invalid input returns false and leaves
+ * `out` as it was. `src` must not point into `out`.
+ */
+export function copyJsonMasked(src: usize, len: i32, masks: Array<string> | null, out: ByteBuf): bool {
+  if (masks === null || masks.length == 0) {
+    if (!scan(src, len, NO_MASKS, null)) return false;
+    out.raw(valueStart, <i32>(valueEnd - valueStart));
+    return true;
+  }
+  const mark = out.length;
+  if (scan(src, len, masks, out)) return true;
+  out.length = mark;
+  return false;
+}
+
+/** Writes a 2-byte escape `\x` or `\u00XX` for an ASCII byte that needs one; returns bytes written. */
+@inline
+function writeEscape(w: usize, c: u32): usize {
+  store<u8>(w, 0x5c);
+  let e: u32 = 0;
+  if (c == 0x22 || c == 0x5c) e = c;
+  else if (c == 0x0a) e = 0x6e;
+  else if (c == 0x0d) e = 0x72;
+  else if (c == 0x09) e = 0x74;
+  else if (c == 0x08) e = 0x62;
+  else if (c == 0x0c) e = 0x66;
+  if (e != 0) {
+    store<u8>(w + 1, <u8>e);
+    return 2;
+  }
+  store<u32>(w + 1, 0x30303075); // "u000"
+  store<u8>(w + 4, <u8>(0x30 + (c >> 4)));
+  store<u8>(w + 5, load<u8>(HEX + <usize>(c & 15)));
+  return 6;
+}
+
+@inline
+function needsEscape(c: u32): bool {
+  return c < 0x20 || c == 0x22 || c == 0x5c;
+}
+
+// Input is processed in chunks so the worst case (6 output bytes per unit) is reserved
+// per chunk instead of for the whole input.
+const CHUNK: i32 = 2048;
+
+/** Appends `s` as a quoted JSON string (lone surrogates become U+FFFD). */
+export function writeJsonString(out: ByteBuf, s: string): void {
+  const sp = changetype<usize>(s);
+  const n = s.length;
+  out.byte(0x22);
+  let i = 0;
+  while (i < n) {
+    const stop = min(n, i + CHUNK);
+    out.ensure((stop - i) * 6);
+    let w = out.ptr + <usize>out.length;
+    while (i < stop) {
+      const c = <u32>load<u16>(sp + (<usize>i << 1));
+      i++;
+      if (c < 0x80) {
+        if (needsEscape(c)) {
+          w += writeEscape(w, c);
+        } else {
+          store<u8>(w, <u8>c);
+          w++;
+        }
+      } else if (c < 0x800) {
+        store<u16>(w, (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8));
+        w += 2;
+      } else if (c - 0xd800 < 0x800) {
+        // A surrogate: a valid pair is one 4-byte sequence, anything else U+FFFD.
+        let next: u32 = 0;
+        if (c < 0xdc00 && i < n) next = <u32>load<u16>(sp + (<usize>i << 1));
+        if (next - 0xdc00 < 0x400) {
+          i++;
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+          store<u32>(
+            w,
+            (0xf0 | (cp >> 18)) |
+              ((0x80 | ((cp >> 12) & 0x3f)) << 8) |
+              ((0x80 | ((cp >> 6) & 0x3f)) << 16) |
+              ((0x80 | (cp & 0x3f)) << 24),
+          );
+          w += 4;
+        } else {
+          store<u16>(w, 0xbfef);
+          store<u8>(w + 2, 0xbd);
+          w += 3;
+        }
+      } else {
+        store<u16>(w, (0xe0 | (c >> 12)) | ((0x80 | ((c >> 6) & 0x3f)) << 8));
+        store<u8>(w + 2, 0x80 | (c & 0x3f));
+        w += 3;
+      }
+    }
+    out.length = <i32>(w - out.ptr);
+  }
+  out.byte(0x22);
+}
+
+@inline
+function writeStringBytes(out: ByteBuf, src: usize, len: i32, lower: bool): void {
+  const end = src + <usize>len;
+  let p = src;
+  out.byte(0x22);
+  while (p < end) {
+    const stop = min(end, p + <usize>CHUNK);
+    // Up to 3 extra bytes: a valid sequence that starts before `stop` may end after it.
+    out.ensure(<i32>(stop - p) * 6 + 3);
+    let w = out.ptr + <usize>out.length;
+    while (p < stop) {
+      const c = <u32>load<u8>(p);
+      if (c < 0x80) {
+        p++;
+        if (needsEscape(c)) {
+          w += writeEscape(w, c);
+        } else {
+          store<u8>(w, <u8>(lower && c - 0x41 < 26 ? c | 0x20 : c));
+          w++;
+        }
+      } else {
+        const n = utf8Sequence(p, end);
+        if (n > 0) {
+          memory.copy(w, p, <usize>n);
+          w += <usize>n;
+          p += <usize>n;
+        } else {
+          store<u16>(w, 0xbfef);
+          store<u8>(w + 2, 0xbd);
+          w += 3;
+          p += <usize>-n;
+        }
+      }
+    }
+    out.length = <i32>(w - out.ptr);
+  }
+  out.byte(0x22);
+}
+
+/** Appends bytes that should be UTF-8 as a quoted JSON string; ill-formed sequences become U+FFFD. */
+export function writeJsonStringBytes(out: ByteBuf, src: usize, len: i32): void {
+  writeStringBytes(out, src, len, false);
+}
+
+/** Like writeJsonStringBytes with ASCII A-Z lowercased (header names). */
+export function writeJsonLowerAsciiStringBytes(out: ByteBuf, src: usize, len: i32): void {
+  writeStringBytes(out, src, len, true);
+}

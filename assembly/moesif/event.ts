@@ -1,0 +1,161 @@
+// One proxied request as a Moesif event (SPEC §4; reference/moesif.md §2 with the Lua bugs
+// fixed). The JSON is written straight into a byte buffer, in a fixed field order.
+import { ByteBuf } from "../lib/bytes";
+import { writeJsonString, writeJsonStringBytes } from "../lib/json";
+import { writeIsoTime } from "../lib/time";
+import { Config } from "./config";
+import { HeaderMap } from "./headermap";
+import { Identity } from "./identity";
+import { omittedName, Omitted, writeBody } from "./body";
+import { writeRequestUri } from "./uri";
+
+/** Everything captured about one request/response, filled in by the HTTP context. */
+export class Exchange {
+  startMs: i64 = 0;
+  endMs: i64 = 0;
+  scheme: string = "http";
+  host: string = "";
+  path: string = "/";
+  method: string = "GET";
+  status: i32 = 0;
+  requestHeaders: HeaderMap = new HeaderMap();
+  responseHeaders: HeaderMap = new HeaderMap();
+  requestBody: ByteBuf = new ByteBuf(0);
+  requestOmitted: Omitted = Omitted.None;
+  responseBody: ByteBuf = new ByteBuf(0);
+  responseOmitted: Omitted = Omitted.None;
+  ipAddress: string = "";
+  identity: Identity = new Identity();
+  sessionToken: string | null = null;
+  transactionId: string = "";
+  weight: i32 = 1;
+  blockedBy: string | null = null;
+  routeId: string = "";
+  serviceId: string = "";
+  routeName: string = "";
+  serviceName: string = "";
+
+  reset(): void {
+    this.startMs = 0;
+    this.endMs = 0;
+    this.scheme = "http";
+    this.host = "";
+    this.path = "/";
+    this.method = "GET";
+    this.status = 0;
+    this.requestHeaders.load(null);
+    this.responseHeaders.load(null);
+    this.requestBody.clear();
+    this.requestOmitted = Omitted.None;
+    this.responseBody.clear();
+    this.responseOmitted = Omitted.None;
+    this.ipAddress = "";
+    this.identity.userId = null;
+    this.identity.companyId = null;
+    this.sessionToken = null;
+    this.transactionId = "";
+    this.weight = 1;
+    this.blockedBy = null;
+    this.routeId = "";
+    this.serviceId = "";
+    this.routeName = "";
+    this.serviceName = "";
+    // A huge body must not pin its buffer in a pooled exchange.
+    this.requestBody.shrinkTo(1 << 16);
+    this.responseBody.shrinkTo(1 << 16);
+  }
+}
+
+/** Appends the event JSON for `ex` to `out`. */
+export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
+  out.str('{"request":{"time":"');
+  writeIsoTime(out, ex.startMs);
+  out.str('","uri":');
+  uriScratch.clear();
+  writeRequestUri(uriScratch, ex.scheme, ex.host, ex.path, cfg.requestQueryMasks);
+  writeJsonStringBytes(out, uriScratch.ptr, uriScratch.length);
+  out.str(',"verb":');
+  writeJsonString(out, ex.method);
+  out.str(',"api_version":');
+  writeJsonString(out, cfg.apiVersion);
+  if (ex.ipAddress.length > 0) {
+    out.str(',"ip_address":');
+    writeJsonString(out, ex.ipAddress);
+  }
+  out.str(',"headers":');
+  ex.requestHeaders.writeJson(out, cfg.requestHeaderMasks);
+  if (ex.requestOmitted == Omitted.None && ex.requestBody.length > 0) {
+    ex.requestOmitted = writeBody(
+      out, ex.requestBody.ptr, ex.requestBody.length,
+      ex.requestHeaders.get("content-type"), ex.requestHeaders.get("content-encoding"),
+      cfg.requestBodyMasks, !cfg.disableGzipPayloadDecompression, cfg.requestMaxBodySizeLimit,
+    );
+  }
+  out.str('},"response":{"time":"');
+  writeIsoTime(out, ex.endMs);
+  out.str('","status":');
+  out.int(ex.status);
+  out.str(',"headers":');
+  ex.responseHeaders.writeJson(out, cfg.responseHeaderMasks);
+  if (ex.responseOmitted == Omitted.None && ex.responseBody.length > 0) {
+    ex.responseOmitted = writeBody(
+      out, ex.responseBody.ptr, ex.responseBody.length,
+      ex.responseHeaders.get("content-type"), ex.responseHeaders.get("content-encoding"),
+      cfg.responseBodyMasks, !cfg.disableGzipPayloadDecompression, cfg.responseMaxBodySizeLimit,
+    );
+  }
+  out.byte(0x7d);
+  const user = ex.identity.userId;
+  if (user !== null) {
+    out.str(',"user_id":');
+    writeJsonString(out, user);
+  }
+  const company = ex.identity.companyId;
+  if (company !== null) {
+    out.str(',"company_id":');
+    writeJsonString(out, company);
+  }
+  const session = ex.sessionToken;
+  if (session !== null) {
+    out.str(',"session_token":');
+    writeJsonString(out, session);
+  }
+  if (ex.transactionId.length > 0) {
+    out.str(',"transaction_id":');
+    writeJsonString(out, ex.transactionId);
+  }
+  out.str(',"direction":"Incoming","weight":');
+  out.int(ex.weight);
+  const blocked = ex.blockedBy;
+  if (blocked !== null) {
+    out.str(',"blocked_by":');
+    writeJsonString(out, blocked);
+  }
+  out.str(',"metadata":{"kong":{');
+  let n = 0;
+  n = field(out, n, "route_id", ex.routeId);
+  n = field(out, n, "service_id", ex.serviceId);
+  n = field(out, n, "route_name", ex.routeName);
+  n = field(out, n, "service_name", ex.serviceName);
+  out.byte(0x7d);
+  if (ex.requestOmitted != Omitted.None || ex.responseOmitted != Omitted.None) {
+    out.str(',"moesif":{');
+    n = 0;
+    if (ex.requestOmitted != Omitted.None) n = field(out, n, "request_body_omitted", omittedName(ex.requestOmitted));
+    if (ex.responseOmitted != Omitted.None) n = field(out, n, "response_body_omitted", omittedName(ex.responseOmitted));
+    out.byte(0x7d);
+  }
+  out.str("}}");
+}
+
+function field(out: ByteBuf, n: i32, name: string, value: string): i32 {
+  if (value.length == 0) return n;
+  if (n > 0) out.byte(0x2c);
+  out.byte(0x22);
+  out.str(name);
+  out.str('":');
+  writeJsonString(out, value);
+  return n + 1;
+}
+
+const uriScratch = new ByteBuf(256);

@@ -1,0 +1,150 @@
+// user_id and company_id for the event (SPEC §5). The order follows the Lua plugin
+// (reference/moesif.md §6) with its token bugs fixed: the Bearer scheme is matched
+// case-insensitively, JWT payloads decode from base64url as well as base64 with or without
+// padding, Basic takes the username before the FIRST colon, dotted claim names walk nested
+// objects, numeric claims keep their exact source text, object/array claims identify
+// nobody, and the company claim is read whenever a token payload exists, also when the user
+// came from a header. Header names in IdentityConfig are expected lowercase (the config
+// loader normalizes them). Malformed tokens identify nobody; nothing here traps.
+
+import { decodeBase64 } from "../lib/base64";
+import { JsonValue, parseJsonBytes } from "../lib/json_value";
+import { HeaderLookup } from "./headers";
+
+export class IdentityConfig {
+  userIdHeader: string = "";
+  companyIdHeader: string = "";
+  authorizationHeaderNames: Array<string> = ["authorization"];
+  userIdField: string = "sub";
+  companyIdField: string = "";
+}
+
+export class Identity {
+  userId: string | null = null;
+  companyId: string | null = null;
+}
+
+/** Headers Kong auth plugins set for the authenticated consumer, in the Lua plugin's order. */
+const CONSUMER_HEADERS: StaticArray<string> = ["x-consumer-custom-id", "x-consumer-username", "x-consumer-id"];
+
+export function identify(cfg: IdentityConfig, req: HeaderLookup, resp: HeaderLookup | null, out: Identity): void {
+  let user = present(req, cfg.userIdHeader);
+  for (let i = 0; user === null && i < CONSUMER_HEADERS.length; i++) user = present(req, unchecked(CONSUMER_HEADERS[i]));
+
+  let company = present(req, cfg.companyIdHeader);
+  if (company === null) company = present(resp, cfg.companyIdHeader);
+  const wantCompanyClaim = company === null && cfg.companyIdField.length > 0;
+
+  // The token is decoded only when it can still contribute something.
+  if (user === null || wantCompanyClaim) {
+    const auth = firstPresent(req, cfg.authorizationHeaderNames);
+    if (auth !== null) {
+      let s = 0;
+      let e = auth.length;
+      while (s < e && isSpace(codeAt(auth, s))) s++;
+      while (e > s && isSpace(codeAt(auth, e - 1))) e--;
+
+      let payload: JsonValue | null = null;
+      const bearer = afterScheme(auth, s, e, "bearer");
+      if (bearer >= 0) {
+        payload = dottedPayload(auth, bearer, e, false);
+      } else {
+        const basic = afterScheme(auth, s, e, "basic");
+        if (basic >= 0) {
+          if (user === null) user = basicUsername(auth, basic, e);
+        } else {
+          // Custom scheme or bare token: as the Lua plugin, segment 2 if dotted, else the whole value.
+          payload = dottedPayload(auth, s, e, true);
+        }
+      }
+      if (user === null) user = claim(payload, cfg.userIdField);
+      if (wantCompanyClaim) company = claim(payload, cfg.companyIdField);
+    }
+  }
+
+  if (user === null) user = present(resp, cfg.userIdHeader);
+  out.userId = user;
+  out.companyId = company;
+}
+
+@inline function codeAt(s: string, i: i32): u32 {
+  return <u32>load<u16>(changetype<usize>(s) + (<usize>i << 1));
+}
+
+@inline function isSpace(c: u32): bool {
+  return c == 0x20 || c == 0x09;
+}
+
+/** A header's value, with empty values counting as absent. */
+function present(h: HeaderLookup | null, name: string): string | null {
+  if (h === null || name.length == 0) return null;
+  const v = h.get(name);
+  return v !== null && v.length > 0 ? v : null;
+}
+
+function firstPresent(h: HeaderLookup, names: Array<string>): string | null {
+  for (let i = 0; i < names.length; i++) {
+    const v = present(h, unchecked(names[i]));
+    if (v !== null) return v;
+  }
+  return null;
+}
+
+/** Index of the credentials when v[s, e) starts with `scheme` (lowercase, matched
+ *  case-insensitively) and at least one space or tab; else -1. */
+function afterScheme(v: string, s: i32, e: i32, scheme: string): i32 {
+  const n = scheme.length;
+  if (e - s <= n) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = codeAt(v, s + i);
+    // Setting bit 0x20 maps A-Z onto a-z and maps no other code unit onto a letter.
+    if ((c | 0x20) != codeAt(scheme, i)) return -1;
+  }
+  let p = s + n;
+  if (!isSpace(codeAt(v, p))) return -1;
+  while (p < e && isSpace(codeAt(v, p))) p++;
+  return p;
+}
+
+/** The JSON object in segment 2 of a dotted token in v[s, e); with `wholeIfUndotted` an
+ *  undotted token is itself the payload. */
+function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): JsonValue | null {
+  let a = s;
+  let b = e;
+  let dot = s;
+  while (dot < e && codeAt(v, dot) != 0x2e) dot++;
+  if (dot < e) {
+    a = dot + 1;
+    b = a;
+    while (b < e && codeAt(v, b) != 0x2e) b++;
+  } else if (!wholeIfUndotted) {
+    return null;
+  }
+  if (a >= b) return null;
+  const bytes = decodeBase64(v.substring(a, b));
+  if (bytes === null || bytes.length == 0) return null;
+  const json = parseJsonBytes(bytes.dataStart, bytes.length);
+  return json !== null && json.isObject() ? json : null;
+}
+
+/** RFC 7617 user-id: the decoded credentials up to the first colon. */
+function basicUsername(v: string, s: i32, e: i32): string | null {
+  if (s >= e) return null;
+  const bytes = decodeBase64(v.substring(s, e));
+  if (bytes === null) return null;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    if (unchecked(bytes[i]) == 0x3a) return i > 0 ? String.UTF8.decodeUnsafe(bytes.dataStart, <usize>i) : null;
+  }
+  return null;
+}
+
+/** A scalar claim as text: the exact key first, then a dotted path through nested objects. */
+function claim(payload: JsonValue | null, name: string): string | null {
+  if (payload === null || name.length == 0) return null;
+  let v = payload.get(name);
+  if (v === null && name.includes(".")) v = payload.path(name);
+  if (v === null) return null;
+  const text = v.toText();
+  return text !== null && text.length > 0 ? text : null;
+}

@@ -1,0 +1,36 @@
+// Error types thrown through Wasm frames by host functions. A JS exception thrown by an
+// import unwinds the Wasm stack unchanged, so the host tells them apart with instanceof.
+
+import type { DispatchFailure } from "./types.js";
+
+/** A host function refused the call: the engine turns it into a Wasm trap. */
+export class HostTrap extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HostTrap";
+  }
+}
+
+/** The real engine would SIGSEGV (or otherwise kill) the worker process here. */
+export class WorkerCrash extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WorkerCrash";
+  }
+}
+
+/** WASI proc_exit: the instance stops, which the engine handles like a trap. */
+export class WasiExit extends Error {
+  constructor(readonly code: number) {
+    super(`proc_exit(${code})`);
+    this.name = "WasiExit";
+  }
+}
+
+/** Thrown by an in-process dispatch handler to simulate a failed dispatch. */
+export class DispatchError extends Error {
+  constructor(readonly status: DispatchFailure, message?: string) {
+    super(message ?? status);
+    this.name = "DispatchError";
+  }
+}

@@ -1,0 +1,73 @@
+// proxy-wasm header map wire format (ngx_proxy_wasm_marshal / pairs_unmarshal) and the
+// header-list operations nginx applies for the map setters.
+
+export type Pairs = Array<[string, string]>;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** u32 count, (u32 key_len, u32 value_len)*, then key\0value\0 ... */
+export function marshal(pairs: Pairs): Uint8Array {
+  const keys = pairs.map(([k]) => enc.encode(k));
+  const vals = pairs.map(([, v]) => enc.encode(v));
+  let size = 4 + pairs.length * 8;
+  for (let i = 0; i < pairs.length; i++) size += keys[i].length + vals[i].length + 2;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, pairs.length, true);
+  let p = 4 + pairs.length * 8;
+  for (let i = 0; i < pairs.length; i++) {
+    dv.setUint32(4 + i * 8, keys[i].length, true);
+    dv.setUint32(8 + i * 8, vals[i].length, true);
+    out.set(keys[i], p);
+    p += keys[i].length + 1;
+    out.set(vals[i], p);
+    p += vals[i].length + 1;
+  }
+  return out;
+}
+
+/** Returns null when the buffer is malformed (the engine then answers InternalFailure). */
+export function unmarshal(buf: Uint8Array): Pairs | null {
+  if (buf.length === 0) return [];
+  if (buf.length < 4) return null;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = dv.getUint32(0, true);
+  if (4 + n * 8 > buf.length) return null;
+  const out: Pairs = [];
+  let p = 4 + n * 8;
+  for (let i = 0; i < n; i++) {
+    const kl = dv.getUint32(4 + i * 8, true);
+    const vl = dv.getUint32(8 + i * 8, true);
+    if (p + kl + vl + 2 > buf.length) return null;
+    const k = dec.decode(buf.subarray(p, p + kl));
+    p += kl + 1;
+    const v = dec.decode(buf.subarray(p, p + vl));
+    p += vl + 1;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+export function findHeader(pairs: Pairs, name: string): string | undefined {
+  const lc = name.toLowerCase();
+  for (const [k, v] of pairs) if (k.toLowerCase() === lc) return v;
+  return undefined;
+}
+
+export function removeHeader(pairs: Pairs, name: string): void {
+  const lc = name.toLowerCase();
+  for (let i = pairs.length - 1; i >= 0; i--) if (pairs[i][0].toLowerCase() === lc) pairs.splice(i, 1);
+}
+
+/** MAP_SET: the first match takes the value, later matches go; appended when absent. */
+export function setHeader(pairs: Pairs, name: string, value: string): void {
+  const lc = name.toLowerCase();
+  const first = pairs.findIndex(([k]) => k.toLowerCase() === lc);
+  if (first < 0) {
+    pairs.push([name, value]);
+    return;
+  }
+  pairs[first] = [pairs[first][0], value];
+  for (let i = pairs.length - 1; i > first; i--) if (pairs[i][0].toLowerCase() === lc) pairs.splice(i, 1);
+}

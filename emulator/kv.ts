@@ -1,0 +1,226 @@
+// shm_kv and shm_queue zones shared by all workers, with ngx_wasm_module's semantics:
+// keys identified by crc32 only, cas counters, namespaced zones, slab-like size accounting.
+
+import { crc32 } from "./crc32.js";
+import type { Eviction, KvOptions, KvZoneOptions } from "./types.js";
+
+const PAGE = 4096;
+/** Per-entry bookkeeping (rbtree node + queue links + key/value headers) in the model. */
+export const KV_ENTRY_OVERHEAD = 64;
+/** Pages the slab pool keeps for itself (pool header and page descriptors) in the model. */
+export const KV_RESERVED_PAGES = 2;
+
+interface Entry {
+  key: string;
+  value: Uint8Array;
+  cas: number;
+  cost: number;
+}
+
+export type KvSetResult = "ok" | "cas_mismatch" | "no_memory";
+
+/** Slab cost of one entry: the power-of-two size class, or whole pages above half a page. */
+export function entryCost(keyLen: number, valueLen: number): number {
+  const need = keyLen + valueLen + KV_ENTRY_OVERHEAD;
+  if (need > PAGE / 2) return Math.ceil(need / PAGE) * PAGE;
+  let c = 8;
+  while (c < need) c <<= 1;
+  return c;
+}
+
+export class KvZone {
+  /** crc32(key) → entry; Map order is recency (least recently used first). */
+  private readonly map = new Map<number, Entry>();
+  private used = 0;
+  readonly capacity: number;
+
+  constructor(
+    readonly name: string,
+    readonly size: number,
+    readonly eviction: Eviction,
+  ) {
+    if (size < 3 * PAGE) {
+      throw new Error(`shm size of ${size} bytes is too small, minimum required is ${3 * PAGE} bytes`);
+    }
+    if (size % PAGE !== 0) {
+      throw new Error(`shm size of ${size} bytes is not page-aligned, must be a multiple of ${PAGE}`);
+    }
+    this.capacity = size - KV_RESERVED_PAGES * PAGE;
+  }
+
+  get(key: string, touch = true): { value: Uint8Array; cas: number } | null {
+    const id = crc32(key);
+    const e = this.map.get(id);
+    if (!e) return null;
+    if (touch) {
+      this.map.delete(id);
+      this.map.set(id, e);
+    }
+    return { value: e.value, cas: e.cas };
+  }
+
+  /** value null = delete. `cas` undefined = unconditional (for tests/seeding). */
+  set(key: string, value: Uint8Array | null, cas: number | undefined): KvSetResult {
+    const id = crc32(key);
+    const cur = this.map.get(id);
+    if (cas !== undefined && cas !== (cur ? cur.cas : 0)) return "cas_mismatch";
+    if (value === null) {
+      if (!cur) return "cas_mismatch";
+      this.map.delete(id);
+      this.used -= cur.cost;
+      return "ok";
+    }
+    const storedKey = cur ? cur.key : key;
+    const cost = entryCost(new TextEncoder().encode(storedKey).length, value.length);
+    const freed = cur ? cur.cost : 0;
+    if (this.used - freed + cost > this.capacity) {
+      if (this.eviction === "none" || !this.evict(cost, freed, id)) return "no_memory";
+    }
+    if (cur) {
+      this.map.delete(id);
+      this.used -= cur.cost;
+    }
+    this.map.set(id, { key: storedKey, value: value.slice(), cas: cur ? cur.cas + 1 : 1, cost });
+    this.used += cost;
+    return "ok";
+  }
+
+  /** Evict least-recently-used entries (SLRU: same size class, then larger, then smaller). */
+  private evict(cost: number, freed: number, keep: number): boolean {
+    const order: Array<(e: Entry) => boolean> =
+      this.eviction === "slru"
+        ? [(e) => e.cost === cost, (e) => e.cost > cost, (e) => e.cost < cost]
+        : [() => true];
+    for (const pick of order) {
+      for (const [id, e] of this.map) {
+        if (this.used - freed + cost <= this.capacity) return true;
+        if (id === keep || !pick(e)) continue;
+        this.map.delete(id);
+        this.used -= e.cost;
+      }
+    }
+    return this.used - freed + cost <= this.capacity;
+  }
+
+  entries(): Array<{ key: string; value: Uint8Array; cas: number }> {
+    return [...this.map.values()].map((e) => ({ key: e.key, value: e.value, cas: e.cas }));
+  }
+
+  bytesUsed(): number {
+    return this.used;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.used = 0;
+  }
+}
+
+export class SharedQueue {
+  private readonly items: Uint8Array[] = [];
+  private used = 0;
+  readonly capacity: number;
+
+  constructor(
+    readonly name: string,
+    readonly size: number,
+  ) {
+    this.capacity = size - 2 * PAGE - 4;
+  }
+
+  push(item: Uint8Array): boolean {
+    if (this.used + 4 + item.length > this.capacity) return false;
+    this.items.push(item.slice());
+    this.used += 4 + item.length;
+    return true;
+  }
+
+  pop(): Uint8Array | null {
+    const it = this.items.shift();
+    if (!it) return null;
+    this.used -= 4 + it.length;
+    return it;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+}
+
+export type ShmZone = { kind: "kv"; zone: KvZone } | { kind: "queue"; queue: SharedQueue };
+
+export class SharedKV {
+  /** Every shm zone in declaration order (a queue's token is its index here). */
+  readonly zones: Array<{ name: string } & ShmZone> = [];
+
+  constructor(kv: KvOptions | null, queues: Record<string, number> = {}) {
+    if (kv) {
+      this.addKv("*", kv);
+      for (const [name, z] of Object.entries(kv.zones ?? {})) this.addKv(name, z);
+    }
+    for (const [name, size] of Object.entries(queues)) {
+      this.zones.push({ name, kind: "queue", queue: new SharedQueue(name, size) });
+    }
+  }
+
+  private addKv(name: string, z: KvZoneOptions): void {
+    this.zones.push({ name, kind: "kv", zone: new KvZone(name, z.size, z.eviction ?? "slru") });
+  }
+
+  private find(name: string): ({ name: string } & ShmZone) | undefined {
+    return this.zones.find((z) => z.name === name);
+  }
+
+  /** "ns/key" → zone `ns` if defined, else `*` with the full key; "queue" if ns names a queue. */
+  resolve(key: string): KvZone | "queue" | null {
+    const slash = key.indexOf("/");
+    if (slash > 0) {
+      const z = this.find(key.slice(0, slash));
+      if (z) return z.kind === "kv" ? z.zone : "queue";
+    }
+    const star = this.find("*");
+    return star && star.kind === "kv" ? star.zone : null;
+  }
+
+  private zoneFor(key: string): KvZone {
+    const z = this.resolve(key);
+    if (z === null || z === "queue") throw new Error(`no shm_kv zone for key "${key}"`);
+    return z;
+  }
+
+  get(key: string): { value: Uint8Array; cas: number } | null {
+    return this.zoneFor(key).get(key, false);
+  }
+
+  /** Unconditional write (bumps the cas like any write). */
+  set(key: string, value: Uint8Array | string): void {
+    const v = typeof value === "string" ? new TextEncoder().encode(value) : value;
+    if (this.zoneFor(key).set(key, v, undefined) !== "ok") throw new Error(`shm_kv full: cannot store "${key}"`);
+  }
+
+  delete(key: string): boolean {
+    return this.zoneFor(key).set(key, null, undefined) === "ok";
+  }
+
+  entries(zone = "*"): Array<{ key: string; value: Uint8Array; cas: number }> {
+    const z = this.find(zone);
+    return z && z.kind === "kv" ? z.zone.entries() : [];
+  }
+
+  bytesUsed(zone = "*"): number {
+    const z = this.find(zone);
+    return z && z.kind === "kv" ? z.zone.bytesUsed() : 0;
+  }
+
+  queue(token: number): SharedQueue | "kv" | null {
+    const z = this.zones[token];
+    if (!z) return null;
+    return z.kind === "queue" ? z.queue : "kv";
+  }
+
+  queueToken(name: string): number | "kv" | null {
+    const i = this.zones.findIndex((z) => z.name === name);
+    if (i < 0) return null;
+    return this.zones[i].kind === "queue" ? i : "kv";
+  }
+}
