@@ -383,18 +383,18 @@ export class KongWasmHost {
 
   async listen(port: number, upstream: Upstream): Promise<http.Server> {
     const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
+      const chunks: Uint8Array[] = [];
+      req.on("data", (c: Buffer) => chunks.push(new Uint8Array(c)));
       req.on("end", () => {
         const headers: Pairs = [];
         for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
-        const body = Buffer.concat(chunks);
+        const body = concat(chunks);
         this.request(
           {
             method: req.method ?? "GET",
             path: req.url ?? "/",
             headers,
-            body: body.length ? new Uint8Array(body) : undefined,
+            body: body.length ? body : undefined,
             remoteAddr: req.socket.remoteAddress?.replace(/^::ffff:/, ""),
           },
           upstream,

@@ -43,7 +43,7 @@ function valtypes(s: string): number[] {
   return vec(Array.from(s).map((c) => [c === "I" ? 0x7e : 0x7f]));
 }
 
-export function encodeModule(spec: ModuleSpec): Uint8Array {
+export function encodeModule(spec: ModuleSpec): Uint8Array<ArrayBuffer> {
   const sigs: Signature[] = [];
   const typeIndex = (sig: Signature): number => {
     let i = sigs.indexOf(sig);

@@ -4,7 +4,7 @@
 // once `$schema` is removed.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import Ajv from "ajv";
+import { Ajv } from "ajv";
 import type { ErrorObject, ValidateFunction } from "ajv";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));

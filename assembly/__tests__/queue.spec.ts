@@ -1,0 +1,251 @@
+import { ByteBuf } from "../lib/bytes";
+import { crc32 } from "../lib/checksum";
+import { Batch, Drop, MAX_LEASES, SharedQueue, SLOT_HEADER } from "../moesif/queue";
+import { FakeKv } from "./helpers/fake_kv";
+
+const PREFIX = "moesif/0badf00d/";
+
+function ev(text: string): ByteBuf {
+  const b = new ByteBuf(64);
+  b.length = SLOT_HEADER;
+  b.str(text);
+  return b;
+}
+
+function q(kv: FakeKv, owner: u32, capacity: u32 = 1000, maxBytes: u64 = 1 << 20): SharedQueue {
+  return new SharedQueue(kv, PREFIX, capacity, maxBytes, owner);
+}
+
+describe("SharedQueue", () => {
+  it("sends queued events as one JSON array and deletes them after success", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    expect(a.enqueue(ev('{"n":1}'))).toBe(true);
+    expect(a.enqueue(ev('{"n":2}'))).toBe(true);
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(b.body.toString()).toBe('[{"n":1},{"n":2}]');
+    expect(b.events).toBe(2);
+    expect(a.finish(b)).toBe(true);
+    // only the control keys are left (meta, tail, freed)
+    expect(kv.count()).toBe(3);
+    expect(a.bytesQueued()).toBe(0);
+    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(false);
+  });
+
+  it("waits for a full batch or the flush interval", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    const b = new Batch();
+    a.enqueue(ev("1"));
+    expect(a.claim(10000, 3, 1000, 5000, b)).toBe(true); // first claim: interval since 0 passed
+    a.finish(b);
+    a.enqueue(ev("2"));
+    expect(a.claim(10500, 3, 1000, 5000, b)).toBe(false); // partial, interval not over
+    a.enqueue(ev("3"));
+    a.enqueue(ev("4"));
+    expect(a.claim(10600, 3, 1000, 5000, b)).toBe(true); // full batch goes at once
+    expect(b.body.toString()).toBe("[2,3,4]");
+  });
+
+  it("gives each event to exactly one of several workers", () => {
+    const kv = new FakeKv();
+    const workers = [q(kv, 1), q(kv, 2), q(kv, 3), q(kv, 4)];
+    let sent = new Array<string>();
+    let now: i64 = 10000;
+    for (let round = 0; round < 50; round++) {
+      for (let w = 0; w < 4; w++) workers[w].enqueue(ev((round * 4 + w).toString()));
+      now += 300;
+      const batches = new Array<Batch>();
+      for (let w = 0; w < 4; w++) {
+        const b = new Batch();
+        if (workers[w].claim(now, 7, 1000, 5000, b)) batches.push(b);
+        else batches.push(new Batch());
+      }
+      for (let w = 0; w < 4; w++) {
+        const b = batches[w];
+        if (b.events == 0) continue;
+        const text = b.body.toString();
+        const items = text.substring(1, text.length - 1).split(",");
+        for (let i = 0; i < items.length; i++) sent.push(items[i]);
+        expect(workers[w].finish(b)).toBe(true);
+      }
+    }
+    // drain
+    for (let i = 0; i < 100; i++) {
+      now += 2000;
+      const b = new Batch();
+      if (!workers[i & 3].claim(now, 7, 1000, 5000, b)) continue;
+      const text = b.body.toString();
+      const items = text.substring(1, text.length - 1).split(",");
+      for (let k = 0; k < items.length; k++) sent.push(items[k]);
+      workers[i & 3].finish(b);
+    }
+    expect(sent.length).toBe(200);
+    const seen = new Set<string>();
+    for (let i = 0; i < sent.length; i++) seen.add(sent[i]);
+    expect(seen.size).toBe(200);
+  });
+
+  it("drops and counts when the ring is full, and accepts again after a send", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1, 4);
+    for (let i = 0; i < 4; i++) expect(a.enqueue(ev(i.toString()))).toBe(true);
+    expect(a.enqueue(ev("x"))).toBe(false);
+    expect(a.counters.dropped[Drop.QueueFull]).toBe(1);
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    // claimed but unacknowledged slots still hold their place
+    expect(a.enqueue(ev("y"))).toBe(false);
+    a.finish(b);
+    expect(a.enqueue(ev("z"))).toBe(true);
+    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(true);
+    expect(b.body.toString()).toBe("[z]");
+  });
+
+  it("enforces the byte cap", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1, 1000, 400);
+    let accepted = 0;
+    for (let i = 0; i < 20; i++) if (a.enqueue(ev('"0123456789012345678901234567890123456789"'))) accepted++;
+    expect(accepted).toBeLessThan(20);
+    expect(accepted).toBeGreaterThan(0);
+    expect(a.counters.dropped[Drop.BytesFull]).toBe(20 - accepted);
+    expect(<i32>a.bytesQueued()).toBeLessThanOrEqual(400);
+  });
+
+  it("rejects a single event larger than a quarter of the byte cap", () => {
+    const a = q(new FakeKv(), 1, 1000, 100);
+    expect(a.enqueue(ev('"0123456789012345678901234567890123456789"'))).toBe(false);
+    expect(a.counters.dropped[Drop.TooLarge]).toBe(1);
+  });
+
+  it("retries a released batch only after its backoff, with the attempt counted", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    a.enqueue(ev("1"));
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(a.release(b, 11000)).toBe(true);
+    const c = new Batch();
+    expect(a.claim(10500, 10, 1000, 5000, c)).toBe(false);
+    expect(a.claim(11000, 10, 1000, 5000, c)).toBe(true);
+    expect(c.body.toString()).toBe("[1]");
+    expect(c.attempts).toBe(1);
+    expect(c.firstAttempt).toBe(10000);
+  });
+
+  it("lets another worker take over a lease whose owner went silent, and ignores the late owner", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    const other = q(kv, 2);
+    a.enqueue(ev("1"));
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    const c = new Batch();
+    expect(other.claim(14000, 10, 1000, 5000, c)).toBe(false); // still held
+    expect(other.claim(15001, 10, 1000, 5000, c)).toBe(true);
+    expect(c.body.toString()).toBe("[1]");
+    expect(a.finish(b)).toBe(false); // the old owner's late answer changes nothing
+    expect(other.finish(c)).toBe(true);
+    expect(kv.count()).toBe(3);
+  });
+
+  it("counts evicted slots and still sends the rest", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    a.enqueue(ev("1"));
+    a.enqueue(ev("2"));
+    a.enqueue(ev("3"));
+    // evict slot 1 (the second event) by its key
+    const key = String.UTF8.encode(PREFIX + "AAAB");
+    kv.evictKey(key);
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(b.body.toString()).toBe("[1,3]");
+    a.finish(b);
+    expect(a.counters.dropped[Drop.Evicted]).toBe(1);
+  });
+
+  it("survives zone eviction of old slots without trapping or duplicating", () => {
+    const kv = new FakeKv(3000);
+    const a = q(kv, 1, 10000, 1 << 20);
+    for (let i = 0; i < 200; i++) a.enqueue(ev('{"i":' + i.toString() + ',"pad":"............................"}'));
+    let delivered = 0;
+    let now: i64 = 10000;
+    for (let i = 0; i < 100; i++) {
+      now += 2000;
+      const b = new Batch();
+      if (!a.claim(now, 50, 1000, 5000, b)) continue;
+      delivered += b.events;
+      a.finish(b);
+    }
+    expect(delivered).toBeGreaterThan(0);
+    expect(<i32>a.counters.dropped[Drop.Evicted] + delivered).toBeLessThanOrEqual(200);
+  });
+
+  it("keeps at most MAX_LEASES batches out at once", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1, 10000, 1 << 24);
+    for (let i = 0; i < MAX_LEASES + 5; i++) a.enqueue(ev(i.toString()));
+    let claimed = 0;
+    for (let i = 0; i < MAX_LEASES + 5; i++) {
+      const b = new Batch();
+      if (a.claim(10000, 1, 1000, 5000, b)) claimed++;
+    }
+    expect(claimed).toBe(MAX_LEASES);
+  });
+
+  it("re-aligns the byte accounting when the queue drains", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    a.enqueue(ev("1"));
+    a.enqueue(ev("2"));
+    kv.evictKey(String.UTF8.encode(PREFIX + "AAAA"));
+    kv.evictKey(String.UTF8.encode(PREFIX + "AAAB"));
+    const b = new Batch();
+    a.claim(10000, 10, 1000, 5000, b);
+    a.finish(b);
+    expect(a.bytesQueued()).toBeGreaterThan(0); // the evicted bytes were never freed
+    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(false); // idle claim re-aligns
+    expect(a.bytesQueued()).toBe(0);
+  });
+
+  it("uses keys that never alias under crc32", () => {
+    // Slot keys of one queue differ only inside one 4-byte window: CRC-32 tells them apart.
+    const a = q(new FakeKv(), 1, 100000);
+    const seen = new Set<u32>();
+    const base = String.UTF8.encode(PREFIX + "AAAA");
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (let code: u32 = 0; code < 100004; code++) {
+      const p = changetype<usize>(base) + <usize>(base.byteLength - 4);
+      store<u8>(p, <u8>alphabet.charCodeAt((code >> 18) & 63));
+      store<u8>(p + 1, <u8>alphabet.charCodeAt((code >> 12) & 63));
+      store<u8>(p + 2, <u8>alphabet.charCodeAt((code >> 6) & 63));
+      store<u8>(p + 3, <u8>alphabet.charCodeAt(code & 63));
+      seen.add(crc32(changetype<usize>(base), base.byteLength, 0));
+    }
+    expect(seen.size).toBe(100004);
+    expect(a.capacity).toBe(100000);
+  });
+
+  it("reclaims a slot orphaned by a writer that lost its range", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1, 2);
+    a.enqueue(ev("1"));
+    const b = new Batch();
+    a.claim(10000, 10, 1000, 5000, b);
+    a.finish(b);
+    // A stale writer puts seq 0 back after its range was sent: nobody will ever send it.
+    const stale = ev("stale");
+    store<u32>(stale.ptr, 0x53454f4d);
+    store<u32>(stale.ptr, 0, 4);
+    store<u64>(stale.ptr, 0, 8);
+    kv.set(String.UTF8.encode(PREFIX + "AAAA"), stale.ptr, stale.length, 0);
+    expect(a.enqueue(ev("2"))).toBe(true); // seq 1
+    expect(a.enqueue(ev("3"))).toBe(true); // seq 2 lands on slot 0: orphan reclaimed
+    expect(a.counters.dropped[Drop.Orphaned]).toBe(1);
+    a.claim(20000, 10, 1000, 5000, b);
+    expect(b.body.toString()).toBe("[2,3]");
+  });
+});

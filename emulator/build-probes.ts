@@ -1,0 +1,59 @@
+// Compiles the AssemblyScript probe filters in test/fixtures/probes/ into build/probes/*.wasm
+// with the assemblyscript compiler API. Probes import only env.proxy_* and WASI functions:
+// `--use abort=<probe>/probeAbort` replaces the default env.abort import.
+
+import asc from "assemblyscript/asc";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const PROBE_SRC = path.join(ROOT, "test/fixtures/probes");
+export const PROBE_OUT = path.join(ROOT, "build/probes");
+
+/** Builds missing or outdated probes; returns name → .wasm path. */
+export async function buildProbes(force = false): Promise<Record<string, string>> {
+  mkdirSync(PROBE_OUT, { recursive: true });
+  const self = statSync(fileURLToPath(import.meta.url)).mtimeMs;
+  const out: Record<string, string> = {};
+  for (const file of readdirSync(PROBE_SRC).filter((f) => f.endsWith(".ts"))) {
+    const name = file.slice(0, -3);
+    const src = path.join(PROBE_SRC, file);
+    const wasm = path.join(PROBE_OUT, `${name}.wasm`);
+    out[name] = wasm;
+    if (!force && existsSync(wasm) && statSync(wasm).mtimeMs >= Math.max(statSync(src).mtimeMs, self)) continue;
+    let log = "";
+    const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
+    const { error } = await asc.main(
+      [
+        path.relative(ROOT, src),
+        "--config",
+        path.relative(ROOT, path.join(PROBE_SRC, "asconfig.json")),
+        "--outFile",
+        path.relative(ROOT, wasm),
+        "--runtime",
+        "incremental",
+        "--use",
+        `abort=${path.relative(ROOT, src).slice(0, -3)}/probeAbort`,
+        "--exportStart",
+        "_initialize",
+        "--optimizeLevel",
+        "2",
+        "--noAssert",
+      ],
+      { stdout: sink, stderr: sink, baseDir: ROOT } as Parameters<typeof asc.main>[1],
+    );
+    if (error) throw new Error(`probe ${name} failed to compile: ${error.message}\n${log}`);
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  buildProbes(true).then(
+    (r) => console.log(Object.values(r).join("\n")),
+    (e: Error) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
+}
