@@ -138,6 +138,8 @@ class Reader {
     const out = new Array<string>();
     const v = this.field(name);
     if (v === null) return out;
+    // Kong re-encodes filter configs with cjson, which writes an empty array as {}.
+    if (v.type == JsonType.Object && v.keys.length == 0) return out;
     if (v.type != JsonType.Array) {
       this.fail(name, "must be an array of strings");
       return out;
