@@ -3,7 +3,7 @@
 // `--use abort=<probe>/probeAbort` replaces the default env.abort import.
 
 import asc from "assemblyscript/asc";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,6 +22,8 @@ export async function buildProbes(force = false): Promise<Record<string, string>
     const wasm = path.join(PROBE_OUT, `${name}.wasm`);
     out[name] = wasm;
     if (!force && existsSync(wasm) && statSync(wasm).mtimeMs >= Math.max(statSync(src).mtimeMs, self)) continue;
+    // Parallel test processes may build at once: write aside, then rename atomically.
+    const tmp = path.join(PROBE_OUT, `${name}.${process.pid}.tmp.wasm`);
     let log = "";
     const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
     const { error } = await asc.main(
@@ -30,7 +32,7 @@ export async function buildProbes(force = false): Promise<Record<string, string>
         "--config",
         path.relative(ROOT, path.join(PROBE_SRC, "asconfig.json")),
         "--outFile",
-        path.relative(ROOT, wasm),
+        path.relative(ROOT, tmp),
         "--runtime",
         "incremental",
         "--use",
@@ -38,12 +40,15 @@ export async function buildProbes(force = false): Promise<Record<string, string>
         "--exportStart",
         "_initialize",
         "--optimizeLevel",
-        "2",
-        "--noAssert",
+        "1",
       ],
       { stdout: sink, stderr: sink, baseDir: ROOT } as Parameters<typeof asc.main>[1],
     );
-    if (error) throw new Error(`probe ${name} failed to compile: ${error.message}\n${log}`);
+    if (error) {
+      rmSync(tmp, { force: true });
+      throw new Error(`probe ${name} failed to compile: ${error.message}\n${log}`);
+    }
+    renameSync(tmp, wasm);
   }
   return out;
 }

@@ -1,15 +1,25 @@
-// Builds the filter: build/moesif.wasm (release) and build/moesif.debug.wasm (debug), with
-// the targets of asconfig.json. `--release` builds only the release module.
+// Builds the filter with the targets of asconfig.json: build/moesif.wasm (release) and
+// build/moesif.debug.wasm (debug). CLI: `tsx scripts/build.ts [--release]`.
 import asc from "assemblyscript/asc";
+import { fileURLToPath } from "node:url";
 
-const targets = process.argv.includes("--release") ? ["release"] : ["release", "debug"];
+export const RELEASE_WASM = "build/moesif.wasm";
+export const DEBUG_WASM = "build/moesif.debug.wasm";
 
-for (const target of targets) {
-  const { error, stderr } = await asc.main(["assembly/index.ts", "--target", target], {});
-  if (error) {
-    console.error(stderr.toString());
-    console.error(`build (${target}) failed: ${error.message}`);
+export async function buildFilter(targets: Array<"release" | "debug"> = ["release", "debug"]): Promise<void> {
+  for (const target of targets) {
+    const { error, stderr } = await asc.main(["assembly/index.ts", "--target", target], {});
+    if (error) throw new Error(`build (${target}) failed: ${error.message}\n${stderr.toString()}`);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const targets: Array<"release" | "debug"> = process.argv.includes("--release") ? ["release"] : ["release", "debug"];
+  try {
+    await buildFilter(targets);
+    console.log(`built ${targets.map((t) => (t === "release" ? RELEASE_WASM : DEBUG_WASM)).join(", ")}`);
+  } catch (e) {
+    console.error((e as Error).message);
     process.exit(1);
   }
 }
-console.log(`built ${targets.map((t) => (t === "release" ? "build/moesif.wasm" : "build/moesif.debug.wasm")).join(", ")}`);

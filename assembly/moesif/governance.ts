@@ -112,7 +112,7 @@ function parseRule(v: JsonValue, counts: ParseCounts): Rule | null {
   if (vars !== null && vars.isArray()) {
     for (let i = 0, n = vars.items.length; i < n; i++) {
       const name = unchecked(vars.items[i]).get("name");
-      const text = name === null ? null : name.toText();
+      const text: string | null = name !== null ? name.toText() : null;
       if (text === null || text.length == 0 || text.length > MAX_VAR_NAME) counts.skipped++;
       else rule.variables.push(text);
     }
@@ -231,7 +231,7 @@ export function govern(rules: GovernanceRules | null, cfg: AppConfig | null, fac
     for (let h = 0, nh = r.headerNames.length; h < nh; h++) {
       const name = unchecked(r.headerNames[h]);
       const lower = name.toLowerCase();
-      if (lowerNames.includes(lower)) continue;
+      //X
       const value = substitute(unchecked(r.headerValues[h]), r.variables, ue, ce);
       if (!isFieldValue(value)) continue; // a merge value smuggling CR/LF drops the header
       lowerNames.push(lower);

@@ -197,7 +197,8 @@ function replaceOrPush(cs: Array<Condition>, c: Condition): void {
 }
 
 function compileValue(v: JsonValue | null, counts: ParseCounts): Regex | null {
-  const pattern = v === null ? null : v.isString() || v.isNumber() ? v.toText() : null;
+  let pattern: string | null = null;
+  if (v !== null && (v.isString() || v.isNumber())) pattern = v.toText();
   if (pattern === null || pattern.length > MAX_PATTERN_LENGTH) {
     counts.invalidRegexes++;
     return null;
