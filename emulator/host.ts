@@ -144,6 +144,14 @@ class HttpCtx {
     this.path = req.path;
     this.reqHeaders = req.headers.map(([k, v]) => [k, v] as [string, string]);
     this.reqBody = req.body ?? EMPTY;
+    // A body on the wire always comes framed; add the Content-Length a client would send.
+    if (
+      this.reqBody.length > 0 &&
+      findHeader(this.reqHeaders, "content-length") === undefined &&
+      findHeader(this.reqHeaders, "transfer-encoding") === undefined
+    ) {
+      this.reqHeaders.push(["Content-Length", String(this.reqBody.length)]);
+    }
     this.startMs = now;
     this.remoteAddr = req.remoteAddr ?? "127.0.0.1";
     this.remotePort = 40000 + ((id * 7919) % 20000);

@@ -1,16 +1,13 @@
 // Builds the filter with the targets of asconfig.json: build/moesif.wasm (release) and
 // build/moesif.debug.wasm (debug). CLI: `tsx scripts/build.ts [--release]`.
-import asc from "assemblyscript/asc";
+import { asc } from "./asc.ts";
 import { fileURLToPath } from "node:url";
 
 export const RELEASE_WASM = "build/moesif.wasm";
 export const DEBUG_WASM = "build/moesif.debug.wasm";
 
 export async function buildFilter(targets: Array<"release" | "debug"> = ["release", "debug"]): Promise<void> {
-  for (const target of targets) {
-    const { error, stderr } = await asc.main(["assembly/index.ts", "--target", target], {});
-    if (error) throw new Error(`build (${target}) failed: ${error.message}\n${stderr.toString()}`);
-  }
+  for (const target of targets) asc(["assembly/index.ts", "--target", target]);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

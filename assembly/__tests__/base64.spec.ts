@@ -51,6 +51,7 @@ describe("decodeBase64", () => {
     expect(dec("")).toBe("");
     expect(dec(" \n Zg== \t")).toBe("f");
     expect(decBytes("Zm8")).toBe("fo");
+    expect(decodeBase64Bytes(0, -1)).toBeNull();
   });
   it("accepts the url-safe alphabet", () => {
     const s = decodeBase64("-_-_")!;

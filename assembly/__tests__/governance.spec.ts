@@ -144,6 +144,7 @@ describe("govern: regex matching", () => {
         rule("bad", "regex", rc1(cond("request.route", "(?<name>x)"))) + "," +
         rule("grp", "regex", '"regex_config":[7]') + "," +
         rule("nop", "regex", rc1('{"value":"x"}')) + "," +
+        rule("str", "regex", '"regex_config":[{"conditions":"x"}]') + "," +
         rule("ok", "regex", rc1(cond("request.route", "^/x"))) + "]",
     );
     expect(r.invalidRegexCount).toBe(1);
@@ -200,7 +201,7 @@ describe("govern: request bodies", () => {
     f.body = bytes('{"query":"mutation deleteUser {", "operationName":');
     expect(blockedBy(gqlRules(), cfg(), f)).toBeNull();
     const raw = bytes('{"query":"mutation deleteUser"}');
-    raw[1] = 0xff; // invalid UTF-8 inside an otherwise matching body
+    raw[1] = 0xff; // a stray non-UTF-8 byte
     f.body = raw;
     expect(blockedBy(gqlRules(), cfg(), f)).toBeNull();
     f.body = bytes("");

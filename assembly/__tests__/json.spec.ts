@@ -145,6 +145,14 @@ describe("invalid JSON", () => {
       expect(copy(bad[i], ["a"])).toBeNull(bad[i]);
     }
   });
+  it("rejects empty and negative lengths", () => {
+    expect(isValidJson(0, -1)).toBe(false);
+    const out = new ByteBuf(4);
+    expect(copyJsonMasked(0, -1, ["a"], out)).toBe(false);
+    expect(copyJsonMasked(0, 0, null, out)).toBe(false);
+    writeJsonStringBytes(out, 0, -5);
+    expect(out.toString()).toBe('""');
+  });
   it("rejects deep nesting without trapping", () => {
     expect(copy(nested(128, "[", "]"))).toBe(nested(128, "[", "]"));
     expect(copy(nested(129, "[", "]"))).toBeNull();
@@ -221,6 +229,9 @@ describe("copyJsonMasked with masks", () => {
     expect(copy('{"𝄞":1,"\\ud834\\udd1e":2,"k":3}', ["𝄞"])).toBe('{"k":3}');
     expect(copy('{"t\\tx":1,"k":2}', ["t\tx"])).toBe('{"k":2}');
     expect(copy('{"":1,"k":2}', [""])).toBe('{"k":2}');
+    // long keys (the length prefilter works modulo 64)
+    const long = "k".repeat(64);
+    expect(copy('{"' + long + '":1,"k":2,"' + "k".repeat(65) + '":3}', [long])).toBe('{"k":2,"' + "k".repeat(65) + '":3}');
   });
   it("keeps the rest of the value byte-exact", () => {
     expect(copy('{"big":12345678901234567890,"p":1,"e":[],"s":"\\/"}', ["p"])).toBe(

@@ -23,6 +23,13 @@ describe("parseJson", () => {
     const v = parseJson('{"id":12345678901234567890}')!;
     expect(text(v.get("id"))).toBe("12345678901234567890");
     expect(parseJson("1e999")!.num).toBe(Infinity);
+    expect(parseJson("123")!.num).toBe(123.0);
+    expect(parseJson("-42")!.num).toBe(-42.0);
+    expect(1 / parseJson("-0")!.num).toBe(-Infinity);
+    expect(parseJson("0.1")!.num).toBe(0.1);
+    expect(parseJson("2.5E-3")!.num).toBe(0.0025);
+    expect(parseJson("999999999999999")!.num).toBe(999999999999999.0);
+    expect(parseJson("12345678901234567890")!.num).toBe(12345678901234567890.0);
   });
   it("decodes every escape", () => {
     expect(parseJson('"a\\/b\\\\c\\"d"')!.str).toBe('a/b\\c"d');
@@ -69,6 +76,11 @@ describe("parseJson", () => {
   it("returns null on invalid input", () => {
     const bad: Array<string> = ["", " ", "[1,]", '{"a"}', "01", "1.", ".5", "+1", '"\\x"', '"a', "[1] 2", "{", "tru", '"\t"'];
     for (let i = 0; i < bad.length; i++) expect(parseJson(bad[i])).toBeNull(bad[i]);
+  });
+  it("does not trap on text that is not valid UTF-16", () => {
+    const lone = String.fromCharCode(0xd800);
+    expect(parseJson('"a' + lone + '"')!.str).toBe("a\uFFFD");
+    expect(parseJson(lone)).toBeNull();
   });
   it("bounds nesting depth", () => {
     expect(parseJson("[".repeat(64) + "]".repeat(64))).not.toBeNull();

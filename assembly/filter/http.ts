@@ -8,8 +8,12 @@ import { writeUuidV4 } from "../lib/uuid";
 import { Omitted } from "../moesif/body";
 import { clientIp } from "../moesif/clientip";
 import { Exchange, writeEvent } from "../moesif/event";
+import { govern } from "../moesif/governance";
 import { identify } from "../moesif/identity";
-import { SLOT_HEADER } from "../moesif/queue";
+import { Drop, SLOT_HEADER } from "../moesif/queue";
+import { RequestFacts } from "../moesif/rules";
+import { keep, sampleRate, weightFor } from "../moesif/sampling";
+import { routeOf } from "../moesif/uri";
 import { FilterState, MoesifRoot } from "./root";
 import * as host from "./host";
 
@@ -19,6 +23,8 @@ export class MoesifHttp extends Context {
   private ex: Exchange | null = null;
   private requestBodyLength: i32 = 0;
   private capturingResponse: bool = true;
+  /** Governance waits for the request body (a rule tests body fields). */
+  private governOnBody: bool = false;
 
   constructor(context_id: u32, private root: MoesifRoot) {
     super(context_id, root);
@@ -39,13 +45,49 @@ export class MoesifHttp extends Context {
         if (ex.transactionId.length > 0) host.addHeader(host.MapType.RequestHeaders, TRANSACTION_HEADER, ex.transactionId);
       }
     }
-    return FilterHeadersStatusValues.Continue;
+    const rules = state.remote.rules;
+    if (rules === null || rules.blockingCount == 0 || state.remote.appConfig === null) return FilterHeadersStatusValues.Continue;
+    ex.requestHeaders.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
+    if (rules.needsBody && hasBody(ex)) {
+      this.governOnBody = true; // decided in on_request_body, once the body is there
+      return FilterHeadersStatusValues.Continue;
+    }
+    return this.govern(ex, state, null) ? FilterHeadersStatusValues.StopIteration : FilterHeadersStatusValues.Continue;
   }
 
   onRequestBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
     // Kong calls this once with the whole length; the bytes are read in on_log.
     this.requestBodyLength = <i32>body_buffer_length;
-    return FilterDataStatusValues.Continue;
+    const ex = this.ex;
+    const state = this.root.state;
+    if (!this.governOnBody || ex === null || state === null) return FilterDataStatusValues.Continue;
+    this.governOnBody = false;
+    let body: Uint8Array | null = null;
+    if (this.requestBodyLength <= state.cfg.requestMaxBodySizeLimit) {
+      bodyScratch.clear();
+      if (host.readBody(host.BufferType.RequestBody, this.requestBodyLength, bodyScratch) == host.Result.Ok) body = bodyScratch.toUint8Array();
+    }
+    return this.govern(ex, state, body) ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.Continue;
+  }
+
+  /**
+   * Applies the governance rules (no I/O: rules and cohorts are cached). When a rule
+   * blocks, answers the request with the rule's response; the event is still logged.
+   */
+  private govern(ex: Exchange, state: FilterState, body: Uint8Array | null): bool {
+    const req = ex.requestHeaders;
+    readRequestLine(ex);
+    ex.ipAddress = clientIp(req, "");
+    if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
+    identify(state.identity, req, null, ex.identity);
+    const facts = fillFacts(state.facts, ex);
+    facts.body = body;
+    const block = state.block;
+    if (!govern(state.remote.rules, state.remote.appConfig, facts, block)) return false;
+    ex.blockedBy = block.ruleId;
+    const b = String.UTF8.encode(block.body);
+    host.sendLocalResponse(<u32>block.status, "", changetype<usize>(b), b.byteLength, host.serializePairs(block.headers));
+    return true;
   }
 
   onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
@@ -85,6 +127,16 @@ export class MoesifHttp extends Context {
     if (ex === null || state === null) return;
     ex.endMs = host.nowMs();
     this.collect(ex, state);
+    const facts = fillFacts(state.facts, ex);
+    facts.status = ex.status;
+    const appConfig = state.remote.appConfig;
+    facts.body = appConfig !== null && appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
+    const rate = sampleRate(appConfig, facts);
+    if (!keep(rate, state.random01())) {
+      state.queue.count(Drop.Sampled, 1);
+      return;
+    }
+    ex.weight = weightFor(rate);
     const buf = state.event;
     buf.clear();
     buf.ensure(SLOT_HEADER);
@@ -108,16 +160,7 @@ export class MoesifHttp extends Context {
     const resp = ex.responseHeaders;
     req.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
     resp.load(host.getHeaderMapPairs(host.MapType.ResponseHeaders));
-    const method = req.get(":method");
-    if (method !== null) ex.method = method;
-    const path = req.get(":path");
-    if (path !== null) ex.path = path;
-    const scheme = req.get(":scheme");
-    if (scheme !== null) ex.scheme = scheme;
-    // The client's Host header: `:authority` is Kong's own server name and port.
-    let hostHeader = req.get("host");
-    if (hostHeader === null) hostHeader = req.get(":authority");
-    ex.host = hostHeader !== null ? hostHeader : "";
+    readRequestLine(ex);
     const status = resp.get(":status");
     ex.status = status !== null ? I32.parseInt(status) : 0;
 
@@ -142,6 +185,41 @@ export class MoesifHttp extends Context {
   }
 }
 
+/** Method, path, scheme and host from the request header map. */
+function readRequestLine(ex: Exchange): void {
+  const req = ex.requestHeaders;
+  const method = req.get(":method");
+  if (method !== null) ex.method = method;
+  const path = req.get(":path");
+  if (path !== null) ex.path = path;
+  const scheme = req.get(":scheme");
+  if (scheme !== null) ex.scheme = scheme;
+  // The client's Host header: `:authority` is Kong's own server name and port.
+  let hostHeader = req.get("host");
+  if (hostHeader === null) hostHeader = req.get(":authority");
+  ex.host = hostHeader !== null ? hostHeader : "";
+}
+
+function fillFacts(facts: RequestFacts, ex: Exchange): RequestFacts {
+  facts.verb = ex.method;
+  facts.route = routeOf(ex.path);
+  facts.ipAddress = ex.ipAddress;
+  facts.status = -1;
+  facts.userId = ex.identity.userId;
+  facts.companyId = ex.identity.companyId;
+  facts.headers = ex.requestHeaders;
+  facts.contentType = ex.requestHeaders.get("content-type");
+  facts.body = null;
+  return facts;
+}
+
+function hasBody(ex: Exchange): bool {
+  const length = ex.requestHeaders.get("content-length");
+  if (length !== null) return length != "0";
+  return ex.requestHeaders.find("transfer-encoding") >= 0;
+}
+
+const bodyScratch = new ByteBuf(0);
 const propertyScratch = new ByteBuf(64);
 
 function property(path: string): string {

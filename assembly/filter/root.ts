@@ -6,7 +6,10 @@ import { Config, parseConfig } from "../moesif/config";
 import { Exchange } from "../moesif/event";
 import { IdentityConfig } from "../moesif/identity";
 import { DROP_NAMES, Drop, Kv, SharedQueue } from "../moesif/queue";
+import { BlockResponse } from "../moesif/governance";
+import { RequestFacts } from "../moesif/rules";
 import { MoesifHttp } from "./http";
+import { Remote } from "./remote";
 import { Sender } from "./sender";
 import * as host from "./host";
 
@@ -25,6 +28,11 @@ export class FilterState {
   identity: IdentityConfig = new IdentityConfig();
   queue: SharedQueue;
   sender: Sender;
+  remote: Remote;
+  /** Reused per request for rule matching and sampling. */
+  facts: RequestFacts = new RequestFacts();
+  block: BlockResponse = new BlockResponse();
+  private seed: u64;
   /** Serialized events are built here, behind the slot header the queue fills in. */
   event: ByteBuf = new ByteBuf(4096);
   private pool: Array<Exchange> = [];
@@ -36,11 +44,23 @@ export class FilterState {
     const queue = new SharedQueue(new HostKv(), prefix, <u32>cfg.eventQueueSize, <u64>cfg.queueMaxBytes, owner);
     this.queue = queue;
     this.sender = new Sender(cfg, queue);
+    this.remote = new Remote(cfg);
+    this.seed = randomSeed();
     this.identity.userIdHeader = cfg.userIdHeader;
     this.identity.companyIdHeader = cfg.companyIdHeader;
     this.identity.authorizationHeaderNames = cfg.authorizationHeaderNames;
     this.identity.userIdField = cfg.authorizationUserIdField;
     this.identity.companyIdField = cfg.authorizationCompanyIdField;
+  }
+
+  /** Uniform in [0, 1) for sampling decisions (xorshift64*, seeded from the host's random source). */
+  random01(): f64 {
+    let x = this.seed;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    this.seed = x;
+    return <f64>((x * 0x2545f4914f6cdd1d) >> 11) / 9007199254740992.0;
   }
 
   takeExchange(): Exchange {
@@ -88,13 +108,15 @@ export class MoesifRoot extends RootContext {
     if (now - state.lastTick < <i64>(TICK_MS / 2)) return;
     state.lastTick = now;
     state.sender.tick(now);
+    state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag);
     this.summary(state, now);
   }
 
   onHttpCallResponse(token: u32, headers: u32, body_size: u32, trailers: u32): void {
     const state = this.state;
     if (state === null) return;
-    state.sender.onResponse(token, host.nowMs());
+    const now = host.nowMs();
+    if (!state.sender.onResponse(token, now)) state.remote.onResponse(token, body_size, now);
   }
 
   private summary(state: FilterState, now: i64): void {
@@ -118,6 +140,13 @@ export class MoesifRoot extends RootContext {
     line += "; backlog " + state.queue.backlog().toString() + " events (this worker since start)";
     host.logMessage(host.Level.Info, line);
   }
+}
+
+function randomSeed(): u64 {
+  const p = memory.data(8);
+  if (!host.randomBytes(p, 8)) store<u64>(p, <u64>host.nowMs() * 0x9e3779b97f4a7c15);
+  const v = load<u64>(p);
+  return v == 0 ? 0x9e3779b97f4a7c15 : v;
 }
 
 function randomOwner(): u32 {

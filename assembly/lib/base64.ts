@@ -133,5 +133,5 @@ export function decodeBase64(s: string): Uint8Array | null {
 
 /** decodeBase64 over raw bytes. */
 export function decodeBase64Bytes(src: usize, len: i32): Uint8Array | null {
-  return decode(src, len, false);
+  return len < 0 ? null : decode(src, len, false);
 }

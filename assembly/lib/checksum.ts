@@ -1,14 +1,14 @@
 // Checksums used by the gzip (CRC-32, RFC 1952) and zlib (Adler-32, RFC 1950) wrappers.
 
-// CRC-32 with the reflected polynomial 0xEDB88320, "slicing by 4": four 256-entry tables let
-// the loop consume 4 bytes per step. Built on first use (4 KiB) so modules that never
-// checksum pay nothing.
+// CRC-32 with the reflected polynomial 0xEDB88320, "slicing by 8": eight 256-entry tables let
+// the loop consume 8 bytes per step (about twice the speed of 4). Built on first use (8 KiB)
+// so modules that never checksum pay nothing.
 let crcTable: StaticArray<u32> | null = null;
 
 function crcTables(): usize {
   let t = crcTable;
   if (t == null) {
-    t = new StaticArray<u32>(1024);
+    t = new StaticArray<u32>(2048);
     for (let n: u32 = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -17,7 +17,7 @@ function crcTables(): usize {
     // Table k advances a byte followed by k zero bytes.
     for (let n = 0; n < 256; n++) {
       let c = unchecked(t[n]);
-      for (let k = 1; k < 4; k++) {
+      for (let k = 1; k < 8; k++) {
         c = unchecked(t[c & 0xff]) ^ (c >>> 8);
         unchecked((t[(k << 8) + n] = c));
       }
@@ -33,15 +33,20 @@ export function crc32(src: usize, len: i32, seed: u32 = 0): u32 {
   let c = ~seed;
   let p = src;
   let n = len;
-  while (n >= 4) {
-    c ^= load<u32>(p);
+  while (n >= 8) {
+    const lo = c ^ load<u32>(p);
+    const hi = load<u32>(p, 4);
     c =
-      load<u32>(t + (3 << 10) + ((c & 0xff) << 2)) ^
-      load<u32>(t + (2 << 10) + (((c >>> 8) & 0xff) << 2)) ^
-      load<u32>(t + (1 << 10) + (((c >>> 16) & 0xff) << 2)) ^
-      load<u32>(t + ((c >>> 24) << 2));
-    p += 4;
-    n -= 4;
+      load<u32>(t + (7 << 10) + ((lo & 0xff) << 2)) ^
+      load<u32>(t + (6 << 10) + (((lo >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (5 << 10) + (((lo >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + (4 << 10) + ((lo >>> 24) << 2)) ^
+      load<u32>(t + (3 << 10) + ((hi & 0xff) << 2)) ^
+      load<u32>(t + (2 << 10) + (((hi >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (1 << 10) + (((hi >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + ((hi >>> 24) << 2));
+    p += 8;
+    n -= 8;
   }
   while (n > 0) {
     c = load<u32>(t + (((c ^ load<u8>(p)) & 0xff) << 2)) ^ (c >>> 8);

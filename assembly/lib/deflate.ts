@@ -1,6 +1,6 @@
 // DEFLATE compressor (RFC 1951) with zlib (RFC 1950) and gzip (RFC 1952) wrappers.
 //
-// LZ77 over the whole input held in memory: a 3-byte hash with chains through a 32 KiB
+// LZ77 over the whole input held in memory: a 4-byte hash with chains through a 32 KiB
 // window, lazy matching with zlib level-6-like limits. Symbols are collected per block
 // (16 Ki symbols) and each block is sent as whichever of dynamic Huffman, fixed Huffman or
 // stored is smallest; dynamic codes are built with Moffat-Katajainen's in-place algorithm
@@ -498,8 +498,10 @@ let hashShift: u32 = 0;
 let matchDist: i32 = 0;
 
 @inline function hashAt(p: i32): usize {
-  // Three bytes (the minimum match), read as one little-endian word; needs p + 4 ≤ srcLen.
-  return <usize>(((load<u32>(src + <usize>p) & 0xffffff) * 0x9e3779b1) >>> hashShift);
+  // Four bytes, so chains hold only candidates for matches of 4 or more: on JSON batches
+  // 3-byte matches cost about as much as the literals they replace, and skipping them made
+  // the output ~3% smaller (and faster). Needs p + 4 ≤ srcLen.
+  return <usize>((load<u32>(src + <usize>p) * 0x9e3779b1) >>> hashShift);
 }
 
 /** Inserts position `p` into its hash chain; returns the previous head (-1 if none). */

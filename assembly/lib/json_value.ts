@@ -184,6 +184,21 @@ function decodeString(p: usize, end: usize, plain: bool): string {
   return s;
 }
 
+/** Value of a validated number; integers of up to 15 digits skip the general parser. */
+function numberValue(p: usize, end: usize, raw: string): f64 {
+  const negative = load<u8>(p) == 0x2d;
+  if (negative) p++;
+  if (end - p > 15) return parseFloat(raw);
+  let n: i64 = 0;
+  while (p < end) {
+    const d = <u32>load<u8>(p) - 0x30;
+    if (d > 9) return parseFloat(raw); // fraction or exponent
+    n = n * 10 + <i64>d;
+    p++;
+  }
+  return negative ? -<f64>n : <f64>n;
+}
+
 class Parser {
   p: usize;
   end: usize;
@@ -230,7 +245,7 @@ class Parser {
     if (after == 0) return null;
     const v = new JsonValue(JsonType.Number);
     v.raw = String.UTF8.decodeUnsafe(this.p, after - this.p);
-    v.num = parseFloat(v.raw);
+    v.num = numberValue(this.p, after, v.raw);
     this.p = after;
     return v;
   }
@@ -310,8 +325,8 @@ export function parseJsonBytes(src: usize, len: i32, maxDepth: i32 = 64): JsonVa
   return v;
 }
 
-/** parseJsonBytes on the UTF-8 encoding of `text`. */
+/** parseJsonBytes on the UTF-8 encoding of `text` (lone surrogates read as U+FFFD). */
 export function parseJson(text: string, maxDepth: i32 = 64): JsonValue | null {
-  const bytes = String.UTF8.encode(text);
+  const bytes = String.UTF8.encode(text, false, String.UTF8.ErrorMode.REPLACE);
   return parseJsonBytes(changetype<usize>(bytes), bytes.byteLength, maxDepth);
 }

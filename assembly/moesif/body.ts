@@ -48,23 +48,29 @@ export function writeBody(
 ): Omitted {
   let ptr = src;
   let n = len;
-  if (inflateBodies && contentEncoding !== null) {
+  // Compressed bytes that were not inflated (disabled, or not valid gzip/deflate) go out as
+  // base64 of the raw bytes, even when they happen to parse as JSON.
+  let compressed = false;
+  if (contentEncoding !== null) {
     const gzip = containsIgnoreCase(contentEncoding, "gzip");
     if (gzip || containsIgnoreCase(contentEncoding, "deflate")) {
-      inflated.clear();
-      const r = inflate(src, len, gzip ? Wrapper.Gzip : Wrapper.Auto, limit, inflated);
-      if (r == InflateResult.LimitExceeded) {
-        shrink();
-        return Omitted.InflateLimit;
+      compressed = true;
+      if (inflateBodies) {
+        inflated.clear();
+        const r = inflate(src, len, gzip ? Wrapper.Gzip : Wrapper.Auto, limit, inflated);
+        if (r == InflateResult.LimitExceeded) {
+          shrink();
+          return Omitted.InflateLimit;
+        }
+        if (r == InflateResult.Ok) {
+          ptr = inflated.ptr;
+          n = inflated.length;
+          compressed = false;
+        }
       }
-      if (r == InflateResult.Ok) {
-        ptr = inflated.ptr;
-        n = inflated.length;
-      }
-      // Invalid: the raw bytes go out as base64 below.
     }
   }
-  if (contentType !== null && containsIgnoreCase(contentType, "json")) {
+  if (!compressed && contentType !== null && containsIgnoreCase(contentType, "json")) {
     const mark = out.length;
     out.str(',"body":');
     if (copyJsonMasked(ptr, n, masks, out)) {

@@ -231,7 +231,7 @@ export function govern(rules: GovernanceRules | null, cfg: AppConfig | null, fac
     for (let h = 0, nh = r.headerNames.length; h < nh; h++) {
       const name = unchecked(r.headerNames[h]);
       const lower = name.toLowerCase();
-      //X
+      if (lowerNames.includes(lower)) continue;
       const value = substitute(unchecked(r.headerValues[h]), r.variables, ue, ce);
       if (!isFieldValue(value)) continue; // a merge value smuggling CR/LF drops the header
       lowerNames.push(lower);

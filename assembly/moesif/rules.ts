@@ -162,7 +162,12 @@ export class ConditionGroup {
 export function parseGroup(v: JsonValue, counts: ParseCounts): ConditionGroup {
   const group = new ConditionGroup();
   const list = v.get("conditions");
-  if (list === null || !list.isArray()) return group; // no conditions: matches everything
+  if (list === null || list.isNull()) return group; // no conditions: matches everything
+  if (!list.isArray()) {
+    group.conditions.push(new Condition(""));
+    counts.skipped++;
+    return group;
+  }
   const items = list.items;
   for (let i = 0, n = items.length; i < n; i++) {
     const item = unchecked(items[i]);

@@ -1,0 +1,180 @@
+// Sampling config (GET /v1/config) and governance rules (GET /v1/rules), fetched from
+// on_tick (SPEC §7): config at start, every 60 s and when a batch response carries a new
+// config etag; rules at start and whenever a rules tag differs from the rules held. The
+// last good copy is kept when a fetch fails; until the first one arrives, everything is
+// kept and nothing is blocked.
+import { ByteBuf } from "../lib/bytes";
+import { Config, USER_AGENT } from "../moesif/config";
+import { GovernanceRules } from "../moesif/governance";
+import { HeaderMap } from "../moesif/headermap";
+import { AppConfig } from "../moesif/sampling";
+import * as host from "./host";
+
+export const CONFIG_REFRESH_MS: i64 = 60000;
+/** After a failed fetch, try again this much later (the last good copy stays in use). */
+const RETRY_MS: i64 = 10000;
+/** Config and rules documents larger than this are refused (bounded memory). */
+export const MAX_DOCUMENT_BYTES: i32 = 2 << 20;
+
+const enum Kind {
+  Config = 0,
+  Rules = 1,
+}
+
+class Pending {
+  active: bool = false;
+  token: u32 = 0;
+  deadline: i64 = 0;
+}
+
+export class Remote {
+  appConfig: AppConfig | null = null;
+  rules: GovernanceRules | null = null;
+  private configEtag: string = "";
+  private rulesTag: string = "";
+  /** The newest rules tag announced by the collector (config or batch responses). */
+  private wantedRulesTag: string = "";
+  private etagTriggered: string = "";
+  private nextConfigAt: i64 = 0;
+  private nextRulesAt: i64 = 0;
+  private rulesFetched: bool = false;
+  private pending: StaticArray<Pending> = [new Pending(), new Pending()];
+  private configHeaders: ArrayBuffer;
+  private rulesHeaders: ArrayBuffer;
+  private body: ByteBuf = new ByteBuf(0);
+  private map: HeaderMap = new HeaderMap();
+  private failing: StaticArray<bool> = [false, false];
+
+  constructor(private cfg: Config) {
+    this.configHeaders = requestHeaders(cfg, "/v1/config");
+    this.rulesHeaders = requestHeaders(cfg, "/v1/rules");
+  }
+
+  /** Starts the fetches that are due. `batchEtag`/`batchRulesTag`: tags from the last batch response. */
+  tick(now: i64, batchEtag: string, batchRulesTag: string): void {
+    for (let k = 0; k < 2; k++) {
+      const p = this.pending[k];
+      if (p.active && now > p.deadline) {
+        p.active = false; // never called back (Kong <= 3.8 on connection errors)
+        this.failed(<Kind>k, now, "no answer");
+      }
+    }
+    if (batchRulesTag.length > 0) this.wantedRulesTag = batchRulesTag;
+    let configDue = now >= this.nextConfigAt;
+    if (batchEtag.length > 0 && batchEtag != this.configEtag && batchEtag != this.etagTriggered) {
+      this.etagTriggered = batchEtag;
+      configDue = true;
+    }
+    if (configDue && !this.pending[Kind.Config].active) this.fetch(Kind.Config, now);
+    const rulesDue = !this.rulesFetched || (this.wantedRulesTag.length > 0 && this.wantedRulesTag != this.rulesTag);
+    if (rulesDue && now >= this.nextRulesAt && !this.pending[Kind.Rules].active) this.fetch(Kind.Rules, now);
+  }
+
+  private fetch(kind: Kind, now: i64): void {
+    const e = this.cfg.endpoint;
+    const headers = kind == Kind.Config ? this.configHeaders : this.rulesHeaders;
+    const r = host.dispatch(e.target, headers, 0, 0, <u32>this.cfg.connectTimeout);
+    if (r != host.Result.Ok) {
+      this.failed(kind, now, "dispatch refused (" + (<i32>r).toString() + ")");
+      return;
+    }
+    const p = this.pending[kind];
+    p.active = true;
+    p.token = host.lastToken();
+    p.deadline = now + <i64>this.cfg.connectTimeout + 1000;
+    if (kind == Kind.Config) this.nextConfigAt = now + CONFIG_REFRESH_MS;
+  }
+
+  /** Handles a callback; false when the token is not one of ours. */
+  onResponse(token: u32, bodySize: u32, now: i64): bool {
+    for (let k = 0; k < 2; k++) {
+      const p = this.pending[k];
+      if (!p.active || p.token != token) continue;
+      p.active = false;
+      this.settle(<Kind>k, bodySize, now);
+      return true;
+    }
+    return false;
+  }
+
+  private settle(kind: Kind, bodySize: u32, now: i64): void {
+    const map = this.map;
+    map.load(host.getHeaderMapPairs(host.MapType.HttpCallResponseHeaders));
+    const statusText = map.get(":status");
+    const status = statusText === null ? 0 : I32.parseInt(statusText);
+    const etag = map.get("x-moesif-config-etag");
+    const tag = map.get("x-moesif-rules-tag");
+    map.load(null);
+    if (status < 200 || status > 299) {
+      this.failed(kind, now, status == 0 ? "no response" : "HTTP " + status.toString());
+      return;
+    }
+    if (bodySize > <u32>MAX_DOCUMENT_BYTES) {
+      this.failed(kind, now, "document of " + bodySize.toString() + " bytes is over the limit");
+      return;
+    }
+    const body = this.body;
+    body.clear();
+    if (bodySize > 0) host.readBody(host.BufferType.HttpCallResponseBody, <i32>bodySize, body);
+    const bytes = body.toUint8Array();
+    body.shrinkTo(1 << 16);
+    if (kind == Kind.Config) {
+      const parsed = AppConfig.parseBytes(bytes);
+      if (parsed === null) {
+        this.failed(kind, now, "not a JSON object");
+        return;
+      }
+      this.appConfig = parsed;
+      this.configEtag = etag !== null ? etag : "";
+      if (tag !== null && tag.length > 0) this.wantedRulesTag = tag;
+      if (parsed.invalidRegexCount > 0) {
+        host.logMessage(host.Level.Warn, "moesif: config has " + parsed.invalidRegexCount.toString() + " invalid regular expressions; those conditions never match");
+      }
+    } else {
+      const parsed = GovernanceRules.parseBytes(bytes);
+      if (parsed === null) {
+        this.failed(kind, now, "not a JSON array");
+        return;
+      }
+      this.rules = parsed;
+      this.rulesFetched = true;
+      this.rulesTag = tag !== null ? tag : this.wantedRulesTag;
+      if (parsed.invalidRegexCount > 0) {
+        host.logMessage(host.Level.Warn, "moesif: governance rules have " + parsed.invalidRegexCount.toString() + " invalid regular expressions; those conditions never match");
+      }
+    }
+    if (this.failing[kind]) {
+      this.failing[kind] = false;
+      host.logMessage(host.Level.Info, "moesif: " + name(kind) + " fetched again");
+    }
+    if (this.cfg.debug) host.logMessage(host.Level.Info, "moesif: " + name(kind) + " loaded");
+  }
+
+  private failed(kind: Kind, now: i64, why: string): void {
+    if (kind == Kind.Config) this.nextConfigAt = now + RETRY_MS;
+    else this.nextRulesAt = now + RETRY_MS;
+    // One line when a fetch starts failing, not one per attempt.
+    if (!this.failing[kind] || this.cfg.debug) {
+      host.logMessage(host.Level.Warn, "moesif: cannot fetch " + name(kind) + " (" + why + "); " +
+        (kind == Kind.Config ? (this.appConfig === null ? "sampling everything at 100%" : "keeping the last good copy") :
+          (this.rules === null ? "no governance rules apply" : "keeping the last good copy")));
+    }
+    this.failing[kind] = true;
+  }
+}
+
+function name(kind: Kind): string {
+  return kind == Kind.Config ? "sampling config (/v1/config)" : "governance rules (/v1/rules)";
+}
+
+function requestHeaders(cfg: Config, path: string): ArrayBuffer {
+  const e = cfg.endpoint;
+  return host.serializePairs([
+    ":method", "GET",
+    ":path", e.basePath + path,
+    ":authority", e.authority,
+    ":scheme", e.scheme,
+    "x-moesif-application-id", cfg.applicationId,
+    "user-agent", USER_AGENT,
+  ]);
+}
