@@ -168,6 +168,13 @@ const cases: Case[] = [
     upstream: resp(200),
     want: { "request.uri": "http://api.example.com/api-key=1/x?api-key=*****&apixkey=keep" },
   },
+  {
+    name: "uri: percent-encoding and a fragment-like tail are kept exactly as sent",
+    config: { request_query_masks: ["q"] },
+    request: req("GET", "/caf%C3%A9/a%2Fb?q=%20x&r=%E2%9C%93"),
+    upstream: resp(200),
+    want: { "request.uri": "http://api.example.com/caf%C3%A9/a%2Fb?q=*****&r=%E2%9C%93" },
+  },
 
   // ---------------------------------------------------------------- verb, api_version, status
   {
@@ -255,6 +262,12 @@ const cases: Case[] = [
       assert.equal(header(result.upstreamRequest!.headers, "authorization"), "Bearer t", "traffic is unchanged");
       assert.equal(header(result.headers, "set-cookie"), "sid=1");
     },
+  },
+  {
+    name: "headers: an 8 kB header value and JSON-special characters are kept intact",
+    request: req("GET", "/", [["X-Big", "v".repeat(8192)], ["X-Quote", 'a"b\\c\tq\u00e9']]),
+    upstream: resp(200),
+    want: { "request.headers.x-big": "v".repeat(8192), "request.headers.x-quote": 'a"b\\c\tq\u00e9' },
   },
 
   // ---------------------------------------------------------------- transaction id
@@ -681,6 +694,7 @@ async function run(c: Case): Promise<void> {
     assert.equal(result.status, c.upstream.status, "the client gets the upstream's status");
     await h.host.advance(FLUSH_MS);
     assert.deepEqual(h.problems().filter((l) => !l.startsWith("[warn] moesif: config field 'request_masks'") && !l.startsWith("[warn] moesif: config field 'response_masks'")), []);
+    assert.deepEqual(h.invalidBatches, []);
     assert.equal(h.events.length, 1, "one event");
     const e = h.events[0].json;
 

@@ -221,3 +221,26 @@ export function serializePairs(pairs: Array<string>): ArrayBuffer {
   }
   return out;
 }
+
+// ---- metrics (Kong >= 3.8 only: earlier the host calls trap, so they are opt-in)
+
+export const enum MetricType {
+  Counter = 0,
+  Gauge = 1,
+}
+
+/** Defines a metric; returns its id, or -1 when the host refused. */
+export function defineMetric(type: MetricType, name: string): i64 {
+  const n = String.UTF8.encode(name);
+  store<u32>(OUT, 0, 8);
+  if (imports.proxy_define_metric(<i32>type, changetype<usize>(n), n.byteLength, OUT + 8) != Result.Ok) return -1;
+  return <i64>load<u32>(OUT, 8);
+}
+
+export function incrementMetric(id: u32, delta: i64): void {
+  imports.proxy_increment_metric(id, delta);
+}
+
+export function recordMetric(id: u32, value: u64): void {
+  imports.proxy_record_metric(id, value);
+}

@@ -23,6 +23,28 @@ class HostKv extends Kv {
   del(key: ArrayBuffer, cas: u32): i32 { return host.kvDelete(key, cas); }
 }
 
+/** Opt-in proxy-wasm metrics, updated from the tick by the counters' growth since the last tick. */
+class Metrics {
+  private ids: Array<i64> = [];
+  private last: Array<u64> = [];
+  static readonly NAMES: Array<string> = ["events_queued", "events_sent", "events_dropped", "batches_retried"];
+
+  constructor() {
+    for (let i = 0; i < Metrics.NAMES.length; i++) {
+      this.ids.push(host.defineMetric(host.MetricType.Counter, "moesif_" + Metrics.NAMES[i]));
+      this.last.push(0);
+    }
+  }
+
+  update(values: Array<u64>): void {
+    for (let i = 0; i < values.length; i++) {
+      const id = this.ids[i];
+      if (id >= 0 && values[i] > this.last[i]) host.incrementMetric(<u32>id, <i64>(values[i] - this.last[i]));
+      this.last[i] = values[i];
+    }
+  }
+}
+
 /** Everything a configured (active) root needs. */
 export class FilterState {
   identity: IdentityConfig = new IdentityConfig();
@@ -36,6 +58,7 @@ export class FilterState {
   /** Serialized events are built here, behind the slot header the queue fills in. */
   event: ByteBuf = new ByteBuf(4096);
   private pool: Array<Exchange> = [];
+  metrics: Metrics | null = null;
   lastTick: i64 = 0;
   lastSummary: i64 = 0;
 
@@ -93,7 +116,9 @@ export class MoesifRoot extends RootContext {
       this.state = null;
       return true;
     }
-    this.state = new FilterState(cfg, randomOwner());
+    const state = new FilterState(cfg, randomOwner());
+    if (cfg.enableMetrics) state.metrics = new Metrics();
+    this.state = state;
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
     if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
@@ -109,6 +134,13 @@ export class MoesifRoot extends RootContext {
     state.lastTick = now;
     state.sender.tick(now);
     state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag);
+    const metrics = state.metrics;
+    if (metrics !== null) {
+      const q = state.queue.counters;
+      let dropped: u64 = 0;
+      for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) dropped += q.dropped[i];
+      metrics.update([q.enqueued, state.sender.counters.eventsSent, dropped, state.sender.counters.batchesRetried]);
+    }
     this.summary(state, now);
   }
 

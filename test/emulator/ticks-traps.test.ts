@@ -9,8 +9,8 @@ before(async () => {
   await probeModule();
 });
 
-const tickTimes = (h: KongWasmHost, worker = 0): number[] =>
-  h.logs.filter((l) => l.worker === worker && l.message.startsWith("CB on_tick")).map(() => 0);
+const ticks = (h: KongWasmHost, worker = 0): string[] =>
+  h.logs.filter((l) => l.worker === worker && l.message.startsWith("CB on_tick")).map((l) => l.message);
 
 describe("ticks", () => {
   it("first tick one period after the set, then every period, per worker", async () => {
@@ -44,11 +44,11 @@ describe("ticks", () => {
   it("period 0 inside on_tick stops ticking (3.8+); in configure one armed tick still fires", async () => {
     const a = await host("configure: tick 100|tick@2: tick 0");
     await a.advance(1000);
-    assert.equal(tickTimes(a).length, 2);
+    assert.equal(ticks(a).length, 2);
     await a.stop();
     const b = await host("configure: tick 100; tick 0");
     await b.advance(1000);
-    assert.equal(tickTimes(b).length, 1);
+    assert.equal(ticks(b).length, 1);
     await b.stop();
   });
 

@@ -51,6 +51,8 @@ export interface FilterHarness {
   events: CapturedEvent[];
   /** Other dispatches (config, rules), answered with empty documents. */
   otherDispatches: DispatchRequest[];
+  /** Batch bodies that were not a JSON array of objects (accepted, so nothing is retried). */
+  invalidBatches: Array<{ text: string; error: string }>;
   /** Filter log lines at warn level or above. */
   problems(): string[];
 }
@@ -98,6 +100,7 @@ export async function startFilter(config: object | string, opts: FilterOptions =
     batchTexts: [],
     events: [],
     otherDispatches: [],
+    invalidBatches: [],
     problems: () =>
       host.logs
         .filter((l) => l.source === "filter" && (l.level === "warn" || l.level === "error" || l.level === "critical"))
@@ -108,10 +111,19 @@ export async function startFilter(config: object | string, opts: FilterOptions =
       const text = batchText(req);
       h.batches.push(req);
       h.batchTexts.push(text);
-      const parsed = JSON.parse(text) as unknown[];
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (e) {
+        h.invalidBatches.push({ text, error: (e as Error).message });
+        return { status: 201, headers: [], body: new Uint8Array() };
+      }
       const raws = splitArray(text);
-      if (raws.length !== parsed.length) throw new Error(`batch split mismatch: ${raws.length} vs ${parsed.length}`);
-      raws.forEach((raw, i) => h.events.push({ raw, json: parsed[i] }));
+      if (!Array.isArray(parsed) || raws.length !== parsed.length || parsed.some((x) => x === null || typeof x !== "object")) {
+        h.invalidBatches.push({ text, error: "not an array of objects" });
+      } else {
+        raws.forEach((raw, i) => h.events.push({ raw, json: parsed[i] }));
+      }
       return { status: 201, headers: [], body: new Uint8Array() };
     }
     h.otherDispatches.push(req);
@@ -151,6 +163,7 @@ export async function oneEvent(
     await harness.host.advance(FLUSH_MS);
     const errors = harness.problems().filter((l) => l.startsWith("[error]") || l.startsWith("[critical]"));
     if (errors.length) throw new Error(`filter errors: ${errors.join("\n")}`);
+    if (harness.invalidBatches.length) throw new Error(`invalid batch: ${harness.invalidBatches[0].error}`);
     if (harness.events.length !== 1) throw new Error(`expected 1 event, got ${harness.events.length}`);
     return { event: harness.events[0].json, raw: harness.events[0].raw, result, harness };
   } finally {
