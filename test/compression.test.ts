@@ -183,20 +183,60 @@ describe("deflate → Node's zlib", () => {
 
   it("handles long runs, a single repeated byte and window-distance matches", () => {
     const block = randomBytes(40000, 3);
-    const cases = [
-      Buffer.alloc(1 << 20),
-      Buffer.alloc(70000, 0x61),
-      Buffer.concat([block, block, block]), // matches at distance 40000 > window: literals
-      Buffer.concat([block.subarray(0, 32000), block.subarray(0, 32000)]), // distance 32000
+    const window = block.subarray(0, 32767);
+    const cases: Array<[Buffer, number]> = [
+      [Buffer.alloc(1 << 20), 1100],
+      [Buffer.alloc(70000, 0x61), 200],
+      // Repeats 40000 bytes back are beyond the 32 KiB window: stored as literals.
+      [Buffer.concat([block, block, block]), 121000],
+      // Repeats exactly 32767 bytes back, the farthest distance used: the copy is nearly free.
+      [Buffer.concat([window, window]), 33500],
     ];
-    for (const data of cases) {
+    for (const [data, maxSize] of cases) {
       const c = ourDeflate(data, ZLIB);
       assert.deepEqual(zlib.inflateSync(c), data);
+      assert.ok(c.length <= maxSize, `${data.length} bytes → ${c.length}`);
     }
     // Incompressible input falls back to stored blocks: 5 bytes of framing per block of
     // 16 Ki symbols.
     const random = randomBytes(300000, 9);
     assert.ok(ourDeflate(random, RAW).length <= random.length + 5 * Math.ceil(random.length / 16384) + 1);
+  });
+  it("round-trips 200 seeded mixtures of literals, runs, skewed bytes and far copies", () => {
+    const r = rng(77);
+    for (let i = 0; i < 200; i++) {
+      const target = r() % (i % 20 == 0 ? 400000 : 40000);
+      const parts: Buffer[] = [];
+      let len = 0;
+      while (len < target) {
+        const n = 1 + (r() % 3000);
+        let part: Buffer;
+        switch (r() % 5) {
+          case 0:
+            part = randomBytes(n, r());
+            break;
+          case 1:
+            part = Buffer.alloc(n, r() & 0xff);
+            break;
+          case 2: {
+            // Skewed alphabet: short Huffman codes for some bytes, long ones for others.
+            part = Buffer.alloc(n);
+            for (let k = 0; k < n; k++) part[k] = Math.min(255, Math.floor(-Math.log2((r() + 1) / 2 ** 32) * 3));
+            break;
+          }
+          default: {
+            // A copy of earlier output, near or beyond the 32 KiB window.
+            const all = Buffer.concat(parts);
+            const from = all.length ? r() % all.length : 0;
+            part = all.subarray(from, from + n);
+          }
+        }
+        parts.push(part);
+        len += part.length;
+      }
+      const data = Buffer.concat(parts);
+      assert.deepEqual(zlib.inflateRawSync(ourDeflate(data, RAW)), data, `mixture ${i}`);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { ByteBuf } from "../lib/bytes";
-import { deflate } from "../lib/deflate";
+import { codeLengths, deflate } from "../lib/deflate";
 import { inflate, InflateResult, Wrapper } from "../lib/inflate";
 
 let seed: u32 = 0x9e3779b9;
@@ -94,5 +94,42 @@ describe("deflate", () => {
     const back = new ByteBuf();
     expect(inflate(out.ptr + 4, first, Wrapper.Raw, 5000, back)).toBe(InflateResult.Ok);
     expect(memory.compare(back.ptr, data.ptr, 5000)).toBe(0);
+  });
+});
+
+function kraftIsOne(lens: u8[], limit: i32): bool {
+  let sum: u64 = 0;
+  for (let i = 0; i < lens.length; i++) if (lens[i] > 0) sum += (<u64>1) << (limit - lens[i]);
+  return sum == (<u64>1) << limit;
+}
+
+describe("Huffman code lengths", () => {
+  it("are optimal when no limit applies", () => {
+    const lens = codeLengths([1, 1, 2, 4, 0], 15);
+    expect(lens[0]).toBe(3);
+    expect(lens[1]).toBe(3);
+    expect(lens[2]).toBe(2);
+    expect(lens[3]).toBe(1);
+    expect(lens[4]).toBe(0);
+  });
+  it("give a lone symbol a 1-bit code (plus a partner), as DEFLATE needs", () => {
+    const lens = codeLengths([0, 0, 7], 15);
+    expect(lens[2]).toBe(1);
+    expect(lens[0]).toBe(1);
+    expect(kraftIsOne(lens, 15)).toBe(true);
+  });
+  it("limit Fibonacci frequencies (unlimited depth far past 15) to 15 and 7 bits, still complete", () => {
+    const fib = new Array<u32>(30);
+    fib[0] = 1;
+    fib[1] = 1;
+    for (let i = 2; i < 30; i++) fib[i] = min<u32>(fib[i - 1] + fib[i - 2], 0xffff);
+    const l15 = codeLengths(fib, 15);
+    for (let i = 0; i < 30; i++) expect(<i32>l15[i]).toBeLessThanOrEqual(15);
+    expect(kraftIsOne(l15, 15)).toBe(true);
+    // More frequent symbols never get longer codes.
+    for (let i = 1; i < 30; i++) expect(l15[i]).toBeLessThanOrEqual(l15[i - 1]);
+    const l7 = codeLengths(fib.slice(0, 19), 7);
+    for (let i = 0; i < 19; i++) expect(<i32>l7[i]).toBeLessThanOrEqual(7);
+    expect(kraftIsOne(l7, 7)).toBe(true);
   });
 });

@@ -243,6 +243,23 @@ function buildCode(freq: usize, n: i32, lens: usize, codes: usize, limit: i32): 
   canonicalCodes(lens, codes, n);
 }
 
+/**
+ * Huffman code lengths for up to 288 symbol frequencies, limited to `limit` bits: the same
+ * construction the compressor uses for its blocks, exposed so tests can check the limiting.
+ */
+export function codeLengths(freqs: u32[], limit: i32): u8[] {
+  ensureScratch();
+  const n = min(freqs.length, 288);
+  const f = new StaticArray<u32>(288);
+  for (let i = 0; i < n; i++) f[i] = freqs[i];
+  const lens = new StaticArray<u8>(288);
+  const codes = new StaticArray<u16>(288);
+  buildCode(changetype<usize>(f), n, changetype<usize>(lens), changetype<usize>(codes), limit);
+  const out = new Array<u8>(n);
+  for (let i = 0; i < n; i++) out[i] = lens[i];
+  return out;
+}
+
 function radixPass(from: usize, to: usize, n: i32, shift: u32): void {
   const hist = base + OFF_HIST;
   memory.fill(hist, 0, 4 * 256);

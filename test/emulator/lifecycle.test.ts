@@ -123,3 +123,24 @@ describe("pause", () => {
     await h.stop();
   });
 });
+
+describe("logging and misc host calls", () => {
+  it("proxy_log maps levels 0..5; other levels are BadArgument; set_effective_context is Ok", async () => {
+    const h = await host("configure: log 0 t; log 1 d; log 2 i; log 3 w; log 4 e; log 5 c; log 9 x; effctx");
+    const lv = h.logs.filter((l) => l.source === "filter" && l.message.length === 1).map((l) => `${l.level}:${l.message}`);
+    assert.deepEqual(lv, ["trace:t", "debug:d", "info:i", "warn:w", "error:e", "critical:c"]);
+    assert.ok(hostLines(h).some((l) => l.includes("proxy_log bad log_level: 9")));
+    assert.ok(cbs(h).length > 0 && h.logs.some((l) => l.message === "effctx rc=0"));
+    await h.stop();
+  });
+
+  it("reading request headers from a root context is a worker crash (NULL request)", async () => {
+    const h = await host("configure: tick 10|tick@1: hdrs 0");
+    await h.advance(10);
+    assert.equal(h.crashes.length, 1);
+    assert.match(h.crashes[0].reason, /outside of a request/);
+    // The respawned worker runs vm_start again (a new process).
+    assert.equal(cbs(h).filter((l) => l.startsWith("CB on_vm_start")).length, 2);
+    await h.stop();
+  });
+});

@@ -1,0 +1,132 @@
+// One filter under test: a single-worker emulator host on the virtual clock whose
+// dispatches (event batches, /v1/config, /v1/rules) are answered in-process, plus the
+// counters the benchmark reads from host.stats.
+import { readFileSync } from "node:fs";
+import { inflateSync } from "node:zlib";
+import { KongWasmHost, type DispatchRequest, type DispatchResponse, type HostOptions, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
+import { APP_CONFIG } from "./fixtures.ts";
+
+/** The exports a proxied request runs through (HTTP contexts only; the root is created at start). */
+export const REQUEST_EXPORTS = [
+  "proxy_on_context_create",
+  "proxy_on_request_headers",
+  "proxy_on_request_body",
+  "proxy_on_response_headers",
+  "proxy_on_response_body",
+  "proxy_on_done",
+  "proxy_on_log",
+  "proxy_on_delete",
+] as const;
+
+/** The delivery side: ticks and the callbacks of their dispatches. */
+export const FLUSH_EXPORTS = ["proxy_on_tick", "proxy_on_http_call_response"] as const;
+
+export type Snapshot = Record<string, { calls: number; nanos: bigint }>;
+
+const modules = new Map<string, WebAssembly.Module>();
+
+export function loadModule(path: string): WebAssembly.Module {
+  let m = modules.get(path);
+  if (!m) {
+    m = new WebAssembly.Module(readFileSync(path));
+    modules.set(path, m);
+  }
+  return m;
+}
+
+/** Requests between two advances of the virtual clock: ticks keep the queue draining. */
+export const REQUESTS_PER_TICK = 100;
+export const TICK_MS = 100;
+
+export class Subject {
+  readonly host: KongWasmHost;
+  /** Events received in batches, and the batches (raw and inflated sizes). */
+  events = 0;
+  batches: Array<{ bytes: number; rawBytes: number; encoding: string | null }> = [];
+  /** Keep the last batch's inflated text (compression figure). */
+  keepText = false;
+  lastText = "";
+  sent = 0;
+
+  constructor(readonly name: string, wasm: string, config: string, opts: Partial<HostOptions> = {}) {
+    this.host = new KongWasmHost({ module: loadModule(wasm), config, workers: 1, ...opts });
+    this.host.dispatchHandler = (req) => this.answer(req);
+    this.host.start();
+  }
+
+  // The handler runs inside the filter's proxy_http_call (and so inside the timed
+  // proxy_on_tick): it defers its work past an await so that only the host's own share
+  // of a dispatch is counted.
+  private async answer(req: DispatchRequest): Promise<DispatchResponse> {
+    await undefined;
+    if (req.method === "GET" && req.path.endsWith("/v1/config")) return { status: 200, headers: [["Content-Type", "application/json"]], body: APP_CONFIG };
+    if (req.method === "GET" && req.path.endsWith("/v1/rules")) return { status: 200, headers: [["Content-Type", "application/json"]], body: new TextEncoder().encode("[]") };
+    const encoding = req.headers.find(([k]) => k.toLowerCase() === "content-encoding")?.[1] ?? null;
+    const raw = encoding ? inflateSync(req.body) : Buffer.from(req.body);
+    const text = raw.toString("utf8");
+    const events = JSON.parse(text) as unknown[];
+    this.events += events.length;
+    this.batches.push({ bytes: req.body.length, rawBytes: raw.length, encoding });
+    if (this.keepText) this.lastText = text;
+    return { status: 201, headers: [["Content-Type", "application/json"]] };
+  }
+
+  snapshot(): Snapshot {
+    const s: Snapshot = {};
+    for (const [k, n] of Object.entries(this.host.stats.nanos)) s[k] = { calls: this.host.stats.calls[k] ?? 0, nanos: n };
+    return s;
+  }
+
+  /** Nanoseconds spent so far in the request-path exports. */
+  requestNanos(): bigint {
+    const n = this.host.stats.nanos;
+    let t = 0n;
+    for (const k of REQUEST_EXPORTS) t += n[k] ?? 0n;
+    return t;
+  }
+
+  /**
+   * Sends `count` requests (request i = make(i)), advancing the clock every
+   * REQUESTS_PER_TICK requests. With `samples`, stores each request's filter time (ns)
+   * from samples[offset] on.
+   */
+  async run(count: number, make: (i: number) => ProxyRequest, response: UpstreamResponse, samples?: Float64Array, offset = 0): Promise<void> {
+    const upstream = (): UpstreamResponse => response;
+    for (let i = 0; i < count; i++) {
+      const before = samples ? this.requestNanos() : 0n;
+      const r = await this.host.request(make(this.sent + i), upstream);
+      if (samples) samples[offset + i] = Number(this.requestNanos() - before);
+      if (r.status !== response.status) throw new Error(`${this.name}: request answered ${r.status} (${r.reason ?? ""})`);
+      if ((this.sent + i + 1) % REQUESTS_PER_TICK === 0) await this.host.advance(TICK_MS);
+    }
+    this.sent += count;
+  }
+
+  /** Advances the clock until `want` events arrived (or `maxMs` virtual ms passed). */
+  async drain(want: number, maxMs = 30_000): Promise<boolean> {
+    for (let t = 0; t < maxMs && this.events < want; t += TICK_MS) await this.host.advance(TICK_MS);
+    return this.events >= want;
+  }
+
+  /** Filter log lines at warn level or above (a dropped event would make the numbers lie). */
+  problems(): string[] {
+    return this.host.logs.filter((l) => l.level === "warn" || l.level === "error" || l.level === "critical").map((l) => l.message);
+  }
+
+  async stop(): Promise<void> {
+    await this.host.stop();
+  }
+}
+
+/** Per-export difference of two snapshots. */
+export function diff(a: Snapshot, b: Snapshot): Snapshot {
+  const out: Snapshot = {};
+  for (const k of Object.keys(b)) out[k] = { calls: b[k].calls - (a[k]?.calls ?? 0), nanos: b[k].nanos - (a[k]?.nanos ?? 0n) };
+  return out;
+}
+
+export function sumNanos(s: Snapshot, keys: readonly string[]): number {
+  let t = 0n;
+  for (const k of keys) t += s[k]?.nanos ?? 0n;
+  return Number(t);
+}

@@ -1,0 +1,97 @@
+// Local responses, and the real HTTP gateway (listen + {url} upstream, real clock).
+
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { host, msgs, cbs, ok, scripted, probeModule, dec } from "./helpers.js";
+
+before(async () => {
+  await probeModule();
+});
+
+describe("local responses", () => {
+  it("status, reason = details, body + LF, headers; response callbacks still run; no upstream", async () => {
+    const h = await host("");
+    let called = false;
+    const r = await h.request(
+      scripted("request_headers: local 403 probe-details denied-body Content-Type=text/x-probe,x-local=yes"),
+      () => {
+        called = true;
+        return { status: 200, headers: [] };
+      },
+    );
+    assert.equal(called, false);
+    assert.equal(r.status, 403);
+    assert.equal(r.reason, "probe-details");
+    assert.equal(dec(r.body), "denied-body\n");
+    assert.equal(r.local, true);
+    assert.deepEqual(r.headers.slice(0, 3), [
+      ["Content-Type", "text/x-probe"],
+      ["x-local", "yes"],
+      ["Content-Length", "12"],
+    ]);
+    assert.deepEqual(cbs(h, { context: 1 }).slice(2), [
+      "CB on_response_headers 1 6 0",
+      "CB on_response_body 1 12 1",
+      "CB on_done 1",
+      "CB on_log 1",
+      "CB on_delete 1",
+    ]);
+    await h.stop();
+  });
+
+  it("an empty body gets Content-Length 0 and no LF; a second local response traps", async () => {
+    const h = await host("");
+    const r = await h.request(scripted("request_headers: local 401 nope ~empty"), ok());
+    assert.equal(r.body.length, 0);
+    assert.ok(r.headers.some(([k, v]) => k === "Content-Length" && v === "0"));
+    const r2 = await h.request(scripted("request_headers: local 401 a ~empty; local 402 b ~empty"), ok());
+    assert.equal(r2.status, 500);
+    await h.stop();
+  });
+
+  it("a local response from a dispatch callback answers the paused request", async () => {
+    const h = await host("");
+    h.dispatchHandler = () => ({ status: 403, headers: [] });
+    const r = await h.request(
+      scripted("request_headers: dispatch 127.0.0.1:1 GET /auth ~ 0; ret 1|callback: local 429 slow-down ~empty"),
+      ok(),
+    );
+    assert.equal(r.status, 429);
+    assert.equal(r.upstreamCalled, false);
+    await h.stop();
+  });
+});
+
+describe("real HTTP gateway", () => {
+  it("listen() proxies to a {url} upstream on 127.0.0.1 with the real clock; stats are recorded", async () => {
+    const upstream = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        res.writeHead(200, { "Content-Type": "text/plain", "X-Seen-Header": String(req.headers["x-added"]) });
+        res.end(`echo:${req.url}:${body}`);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    const up = (upstream.address() as AddressInfo).port;
+    const h = await host("request_headers: hadd 0 X-Added 1|configure: tick 20|response_body: body 1 0 100", {
+      clock: "real",
+      workers: 2,
+    });
+    const gw = await h.listen(0, { url: `http://127.0.0.1:${up}` });
+    const port = (gw.address() as AddressInfo).port;
+    const res = await fetch(`http://127.0.0.1:${port}/hello?x=1`, { method: "POST", body: "payload" });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "echo:/hello?x=1:payload");
+    assert.equal(res.headers.get("x-seen-header"), "1");
+    assert.ok(msgs(h).includes("body 1 rc=0 len=23 data=echo:/hello?x=1:payload"));
+    await new Promise((r) => setTimeout(r, 80));
+    assert.ok(cbs(h).some((l) => l.startsWith("CB on_tick")), "real-clock ticks fire");
+    assert.equal(h.stats.calls.proxy_on_request_headers, 1);
+    assert.ok(h.stats.nanos.proxy_on_request_headers > 0n);
+    await h.stop();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+});
