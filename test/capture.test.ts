@@ -217,6 +217,12 @@ const cases: Case[] = [
     want: { "request.ip_address": "198.51.100.4" },
   },
   {
+    name: "lua bug: a repeated x-forwarded-for header is one list (not skipped, not only the first)",
+    request: req("GET", "/", [["X-Forwarded-For", "unknown"], ["X-Forwarded-For", "203.0.113.50, 10.0.0.2"]]),
+    upstream: resp(200),
+    want: { "request.ip_address": "203.0.113.50", "request.headers.x-forwarded-for": "unknown, 203.0.113.50, 10.0.0.2" },
+  },
+  {
     name: "lua bug: RFC 7239 forwarded for= parameter is parsed",
     request: req("GET", "/", [["Forwarded", 'for="[2001:db8::3]:80";proto=https, for=192.0.2.1']]),
     upstream: resp(200),

@@ -267,7 +267,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function checkEvent(e: any): void {
-  const where = (): string => JSON.stringify(e).slice(0, 500);
+  const where = (): string => `event ${String(e?.transaction_id)}`;
   assert.equal(typeof e.request, "object", where());
   assert.equal(typeof e.response, "object", where());
   assert.match(e.request.time, ISO);

@@ -23,7 +23,7 @@ const ROUTE = "^/v1/(orders|items)/\\d+$";
 const JSON_CT = "application/json; charset=utf-8";
 const OK_BODY = '{"ok":true}';
 
-type Req = Partial<ProxyRequest> & { body?: string | Uint8Array };
+type Req = Omit<Partial<ProxyRequest>, "body"> & { body?: string | Uint8Array };
 
 /** A blocking rule answering 403 {"error":"blocked"} unless `response` says otherwise. */
 function blocking(id: string, type: string, regex: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {

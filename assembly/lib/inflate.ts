@@ -197,11 +197,12 @@ const OK = 0;
 const INVALID = 1;
 const LIMIT = 2;
 
+/** Tops the bit buffer up to 56-63 bits (never 64: the branch-free refill relies on that). */
 function refill(): void {
   let p = inPtr;
   let bb = bitBuf;
   let bc = bitCnt;
-  while (bc <= 56 && p < inEnd) {
+  while (bc < 56 && p < inEnd) {
     bb |= (<u64>load<u8>(p)) << (<u64>bc);
     p++;
     bc += 8;
@@ -211,7 +212,7 @@ function refill(): void {
   bitCnt = bc;
 }
 
-/** Reads `n` (≤ 32) bits; false when the input ran out. */
+/** Makes sure `n` (≤ 56) bits are buffered; false when the input ran out. */
 @inline function need(n: u32): bool {
   if (bitCnt < n) refill();
   return bitCnt >= n;
@@ -331,7 +332,7 @@ function huffmanBlock(litT: usize, distT: usize): i32 {
       p += <usize>((63 - bc) >> 3);
       bc |= 56;
     } else {
-      while (bc <= 56 && p < end) {
+      while (bc < 56 && p < end) {
         bb |= (<u64>load<u8>(p)) << (<u64>bc);
         p++;
         bc += 8;

@@ -7,6 +7,7 @@
 // they are octal, so such an entry is not trusted to name one address.
 
 import { HeaderLookup } from "./headers";
+import { HeaderMap } from "./headermap";
 
 const SOURCES: StaticArray<string> = [
   "x-client-ip",
@@ -22,13 +23,26 @@ const SOURCES: StaticArray<string> = [
 ];
 
 /** The client's IP: the first valid address of the first forwarding header that has one,
- *  else `sourceAddress` (the peer address, as the host reports it). */
+ *  else `sourceAddress` (the peer address, as the host reports it). A header sent several
+ *  times counts as one comma-separated list (RFC 9110 §5.3), in the order received. */
 export function clientIp(get: HeaderLookup, sourceAddress: string): string {
+  if (get instanceof HeaderMap) return fromAllValues(changetype<HeaderMap>(get), sourceAddress);
   for (let i = 0; i < SOURCES.length; i++) {
     const value = get.get(unchecked(SOURCES[i]));
     if (value === null) continue;
     const ip = firstValidIp(value);
     if (ip !== null) return ip;
+  }
+  return sourceAddress;
+}
+
+function fromAllValues(map: HeaderMap, sourceAddress: string): string {
+  for (let i = 0; i < SOURCES.length; i++) {
+    const name = unchecked(SOURCES[i]);
+    for (let j = map.find(name); j >= 0; j = map.findFrom(name, j + 1)) {
+      const ip = firstValidIp(map.value(j));
+      if (ip !== null) return ip;
+    }
   }
   return sourceAddress;
 }

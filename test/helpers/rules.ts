@@ -28,7 +28,7 @@ export async function filterModule(): Promise<WebAssembly.Module> {
     const { buildFilter } = await import("../../scripts/build.ts");
     await buildFilter(["release"]);
   }
-  compiled = new WebAssembly.Module(readFileSync(RELEASE_WASM));
+  compiled = new WebAssembly.Module(new Uint8Array(readFileSync(RELEASE_WASM)));
   return compiled;
 }
 
@@ -114,7 +114,7 @@ export class Scenario {
     const r = await fetch(`http://${req.target}${req.path}`, {
       method: req.method,
       headers,
-      body: req.method === "GET" ? undefined : req.body,
+      body: req.method === "GET" ? undefined : req.body.slice(),
       signal: AbortSignal.timeout(5000),
     });
     const out: Array<[string, string]> = [];
@@ -126,7 +126,7 @@ export class Scenario {
    * Sends one request through the filter; the upstream answers 200 {"ok":true}. Each request
    * gets a unique X-Moesif-Transaction-Id (returned as `id`) so its event can be found.
    */
-  async send(r: Partial<ProxyRequest> & { body?: Uint8Array | string }, up?: UpstreamResponse): Promise<ProxyResult & { id: string }> {
+  async send(r: Omit<Partial<ProxyRequest>, "body"> & { body?: Uint8Array | string }, up?: UpstreamResponse): Promise<ProxyResult & { id: string }> {
     const id = `tx-${++this.seq}`;
     const headers: Array<[string, string]> = [["Host", "api.example.com"], ...(r.headers ?? []), ["X-Moesif-Transaction-Id", id]];
     const body = typeof r.body === "string" ? enc(r.body) : r.body;

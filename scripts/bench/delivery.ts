@@ -1,0 +1,147 @@
+// Delivery throughput (SPEC §11: ≥ 20,000 events/s per worker, log phase to a loopback
+// collector). One worker; real HTTP to a counting collector in a child process on
+// 127.0.0.1; the virtual clock is advanced one tick period at a time, so wall time is what
+// the filter, the host and the loopback take, not the tick period.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { KongWasmHost, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
+import { benchConfig } from "./fixtures.ts";
+import { loadModule, TICK_MS } from "./subject.ts";
+
+export interface DeliveryResult {
+  events: number;
+  /** Requests and delivery interleaved: first request to last event received. */
+  endToEnd: { seconds: number; perSecond: number; ticks: number };
+  /** N events queued first, then only ticks until all are received. */
+  sendOnly: { seconds: number; perSecond: number; ticks: number; eventsPerTick: number };
+  problems: string[];
+}
+
+/** Requests between two ticks in the end-to-end run (below what one tick can send). */
+const REQUESTS_PER_STEP = 1000;
+const SINK = fileURLToPath(new URL("./sink.ts", import.meta.url));
+
+class Sink {
+  events = 0;
+  private waiters: Array<{ want: number; resolve: (t: number) => void }> = [];
+
+  private constructor(readonly child: ChildProcess, readonly port: number) {
+    child.on("message", (m: { events?: number }) => {
+      if (typeof m.events !== "number") return;
+      this.events = m.events;
+      const now = performance.now();
+      this.waiters = this.waiters.filter((w) => {
+        if (this.events < w.want) return true;
+        w.resolve(now);
+        return false;
+      });
+    });
+  }
+
+  static start(): Promise<Sink> {
+    const child = fork(SINK, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    return new Promise((resolve, reject) => {
+      child.once("error", reject);
+      child.once("exit", (code) => reject(new Error(`sink exited (${code})`)));
+      child.once("message", (m: { port?: number }) => resolve(new Sink(child, m.port!)));
+    });
+  }
+
+  /** Resolves with performance.now() of the message that brought the count to `want`. */
+  reached(want: number): Promise<number> {
+    if (this.events >= want) return Promise.resolve(performance.now());
+    return new Promise((resolve) => this.waiters.push({ want, resolve }));
+  }
+
+  stop(): void {
+    this.child.removeAllListeners("exit");
+    this.child.disconnect();
+  }
+}
+
+function newHost(port: number, events: number): KongWasmHost {
+  // Room for every event at once (the send-only run queues them all before the first tick).
+  const bytes = Math.max(64 << 20, events * 8192);
+  const host = new KongWasmHost({
+    module: loadModule("build/moesif.wasm"),
+    config: benchConfig(`http://127.0.0.1:${port}`, { queue_max_bytes: Math.min(bytes, 1 << 30), event_queue_size: events * 2 }),
+    workers: 1,
+    kv: { size: Math.min(bytes, 1 << 30) * 2, eviction: "slru" },
+  });
+  host.start();
+  return host;
+}
+
+/** Ticks until the sink has `want` events; returns the ticks taken. */
+async function tickUntil(host: KongWasmHost, sink: Sink, want: number, maxTicks: number): Promise<number> {
+  let ticks = 0;
+  while (sink.events < want) {
+    if (ticks >= maxTicks) throw new Error(`delivery: ${sink.events}/${want} events after ${ticks} ticks`);
+    await host.advance(TICK_MS);
+    ticks++;
+  }
+  return ticks;
+}
+
+export async function runDelivery(
+  events: number,
+  request: (i: number) => ProxyRequest,
+  response: UpstreamResponse,
+  wasm: string,
+  progress: (line: string) => void,
+): Promise<DeliveryResult> {
+  loadModule(wasm);
+  const upstream = (): UpstreamResponse => response;
+  const sink = await Sink.start();
+  const problems: string[] = [];
+  const hosts: KongWasmHost[] = [];
+  try {
+    // Warm-up: compile tiers, the first config/rules fetch, sockets.
+    const warm = newHost(sink.port, 2000);
+    hosts.push(warm);
+    for (let i = 0; i < 2000; i++) await warm.request(request(i), upstream);
+    await tickUntil(warm, sink, 2000, 1000);
+    await warm.stop();
+    const base = sink.events;
+
+    // End to end: requests and ticks interleaved, as they would be in a worker.
+    const e2e = newHost(sink.port, events);
+    hosts.push(e2e);
+    await e2e.advance(TICK_MS); // first config/rules fetch, outside the timing
+    let ticks = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < events; i++) {
+      await e2e.request(request(i), upstream);
+      if ((i + 1) % REQUESTS_PER_STEP === 0) {
+        await e2e.advance(TICK_MS);
+        ticks++;
+      }
+    }
+    ticks += await tickUntil(e2e, sink, base + events, 100_000);
+    const t1 = await sink.reached(base + events);
+    progress(`delivery: end to end ${events} events in ${((t1 - t0) / 1000).toFixed(2)} s`);
+    problems.push(...e2e.logs.filter((l) => l.level === "warn" || l.level === "error").map((l) => l.message));
+    await e2e.stop();
+
+    // Send path only: everything queued first, then ticks.
+    const base2 = sink.events;
+    const pre = newHost(sink.port, events);
+    hosts.push(pre);
+    await pre.advance(TICK_MS);
+    for (let i = 0; i < events; i++) await pre.request(request(i), upstream);
+    const s0 = performance.now();
+    const sendTicks = await tickUntil(pre, sink, base2 + events, 100_000);
+    const s1 = await sink.reached(base2 + events);
+    progress(`delivery: send only ${events} events in ${((s1 - s0) / 1000).toFixed(2)} s`);
+    problems.push(...pre.logs.filter((l) => l.level === "warn" || l.level === "error").map((l) => l.message));
+    return {
+      events,
+      endToEnd: { seconds: (t1 - t0) / 1000, perSecond: events / ((t1 - t0) / 1000), ticks },
+      sendOnly: { seconds: (s1 - s0) / 1000, perSecond: events / ((s1 - s0) / 1000), ticks: sendTicks, eventsPerTick: events / sendTicks },
+      problems,
+    };
+  } finally {
+    for (const h of hosts) await h.stop();
+    sink.stop();
+  }
+}
