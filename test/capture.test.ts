@@ -124,6 +124,14 @@ const cases: Case[] = [
     delayMs: 593, // crosses into the new year
     want: { "request.time": "2026-12-31T23:59:59.412Z", "response.time": "2027-01-01T00:00:00.005Z" },
   },
+  {
+    name: "times: a leap day rolls over into March (2028-02-29T23:59:59.999Z + 1 ms)",
+    opts: { startTime: Date.UTC(2028, 1, 29, 23, 59, 59, 999) },
+    request: req("GET", "/t"),
+    upstream: resp(200),
+    delayMs: 1,
+    want: { "request.time": "2028-02-29T23:59:59.999Z", "response.time": "2028-03-01T00:00:00.000Z" },
+  },
 
   // ---------------------------------------------------------------- uri
   {
@@ -545,6 +553,17 @@ const cases: Case[] = [
     },
   },
   {
+    name: "deflate JSON request is embedded as JSON; gzip text response is inflated, then base64",
+    request: req("POST", "/dj", [JSON_CT, ["Content-Encoding", "deflate"]], deflateSync(enc('{"d":[true,null]}'))),
+    upstream: resp(200, [["Content-Type", "text/plain"], ["Content-Encoding", "gzip"]], gzipSync(enc(plainText))),
+    want: {
+      "request.body": { d: [true, null] },
+      "request.transfer_encoding": "json",
+      "response.body": b64(plainText),
+      "response.transfer_encoding": "base64",
+    },
+  },
+  {
     name: "gzip request body with a json type is inflated and masked",
     config: { request_body_masks: ["secret"] },
     request: req("POST", "/gzr", [JSON_CT, ["Content-Encoding", "gzip"]], gzipSync(enc('{"secret":1,"v":[]}'))),
@@ -747,3 +766,55 @@ test("the table has at least 40 cases with unique names", () => {
 });
 
 for (const c of cases) test(c.name, () => run(c));
+
+test("Kong 3.4 – 3.9: the same exchange gives the same event (apart from id and Kong metadata)", async () => {
+  const shapes: string[] = [];
+  for (const kongVersion of ["3.4", "3.5", "3.6", "3.7", "3.8", "3.9"] as const) {
+    const h = await startFilter({ ...DEFAULT_CONFIG, request_body_masks: ["pw"], request_query_masks: ["k"] }, { kongVersion, startTime: START });
+    try {
+      const r = await h.host.request(
+        req("POST", "/v?k=1", [JSON_CT, ["Authorization", `Bearer ${jwt('{"sub":"u"}')}`], ["X-Forwarded-For", "2001:db8::7"]], '{"pw":1,"a":[]}'),
+        () => resp(201, [JSON_CT], '{"b":{}}'),
+      );
+      assert.equal(r.status, 201);
+      await h.host.advance(FLUSH_MS);
+      assert.equal(h.events.length, 1, kongVersion);
+      const e = h.events[0].json;
+      assert.equal(e.request.body.a.length, 0);
+      delete e.transaction_id;
+      delete e.metadata.kong;
+      delete e.request.headers["x-moesif-transaction-id"];
+      delete e.response.headers["x-moesif-transaction-id"];
+      delete e.response.headers.via;
+      delete e.response.headers.server;
+      shapes.push(JSON.stringify(e));
+    } finally {
+      await h.host.stop();
+    }
+  }
+  assert.equal(new Set(shapes).size, 1, shapes.join("\n"));
+  const e = JSON.parse(shapes[0]);
+  assert.equal(e.request.uri, "http://api.example.com/v?k=*****");
+  assert.equal(e.request.ip_address, "2001:db8::7");
+  assert.equal(e.user_id, "u");
+  assert.deepEqual(e.request.body, { a: [] });
+  assert.deepEqual(e.response.body, { b: {} });
+});
+
+test("transaction ids of 200 requests are 200 distinct UUIDv4s", async () => {
+  const h = await startFilter(DEFAULT_CONFIG);
+  try {
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const r = await h.host.request(req("GET", `/u/${i}`), () => resp(200));
+      const id = header(r.headers, "x-moesif-transaction-id");
+      assert.match(id ?? "", UUID_V4);
+      ids.add(id!);
+    }
+    assert.equal(ids.size, 200);
+    await h.host.advance(FLUSH_MS);
+    assert.deepEqual(new Set(h.events.map((e) => e.json.transaction_id)), ids);
+  } finally {
+    await h.host.stop();
+  }
+});

@@ -98,7 +98,8 @@ class Gen {
   }
   jsonText(): string {
     if (this.chance(0.1)) return this.pick(["[]", "{}", '{"n":1e999}', '{"big":123456789012345678901234567890}', '"\\ud800"', "  {\"a\" : [ 1 , 2 ] }  ", "{\"a\":\"\\/\"}"]);
-    return JSON.stringify(this.json());
+    // Random indentation puts whitespace around the members that masks remove.
+    return JSON.stringify(this.json(), null, this.pick([0, 0, 1, "\t", " \r\n "]));
   }
 }
 
@@ -265,6 +266,12 @@ function makeResponse(g: Gen): UpstreamResponse {
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+function hasKey(v: unknown, key: string): boolean {
+  if (Array.isArray(v)) return v.some((x) => hasKey(x, key));
+  if (v === null || typeof v !== "object") return false;
+  return Object.entries(v).some(([k, x]) => k === key || hasKey(x, key));
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function checkEvent(e: any): void {
   const where = (): string => `event ${String(e?.transaction_id)}`;
@@ -288,6 +295,10 @@ function checkEvent(e: any): void {
     } else {
       assert.ok(!("transfer_encoding" in side), where());
     }
+  }
+  assert.ok(!("cookie" in e.request.headers), `${where()}: masked header`);
+  for (const side of [e.request, e.response]) {
+    if (side.transfer_encoding === "json") assert.ok(!hasKey(side.body, "password"), `${where()}: masked body key`);
   }
   assert.equal(e.direction, "Incoming");
   assert.ok(Number.isInteger(e.weight) && e.weight >= 1);

@@ -4,9 +4,9 @@
 // window, lazy matching with zlib level-6-like limits. Symbols are collected per block
 // (16 Ki symbols) and each block is sent as whichever of dynamic Huffman, fixed Huffman or
 // stored is smallest; dynamic codes are built with Moffat-Katajainen's in-place algorithm
-// and length-limited (15 bits, 7 for the code-length code) by the Kraft-sum repair used by
-// zlib-compatible encoders. All working memory is one module-level scratch buffer (~270 KiB)
-// allocated on first use.
+// and limited to 15 bits (7 for the code-length code) by folding long codes and repairing the
+// Kraft sum. All working memory is one module-level scratch buffer (~270 KiB) allocated on
+// first use.
 
 import { ByteBuf } from "./bytes";
 import { adler32, crc32 } from "./checksum";
@@ -28,8 +28,8 @@ const MIN_MATCH = 3;
 const MAX_MATCH = 258;
 const SYM_MAX = 16384;
 // zlib level 6: shorten the chain when the previous match is already good, skip the lazy
-// search past LAZY, stop searching at NICE, and drop 3-byte matches that are far away
-// (their distance code costs more than the literals).
+// search past LAZY, stop searching at NICE, and drop 3-byte matches (only hash collisions
+// find them) that are far away: their distance code costs more than the literals.
 const GOOD = 8;
 const LAZY = 16;
 const NICE = 128;

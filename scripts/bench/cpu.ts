@@ -2,7 +2,7 @@
 // host calls they make, from the emulator's host.stats. The filters of one scenario run in
 // interleaved blocks so that a change in machine load hits each of them alike.
 import type { ProxyRequest, UpstreamResponse } from "../../emulator/index.ts";
-import { diff, FLUSH_EXPORTS, REQUEST_EXPORTS, sumNanos, Subject, type Snapshot } from "./subject.ts";
+import { diff, FLUSH_EXPORTS, REQUEST_EXPORTS, Samples, sumNanos, Subject, type Snapshot } from "./subject.ts";
 
 export interface Scenario {
   name: string;
@@ -13,7 +13,13 @@ export interface Scenario {
   config: string;
   warmup: number;
   measured: number;
+  /** Requests per filter per interleaved block. */
   block: number;
+  /**
+   * Requests per 100 ms tick (the virtual request rate). Large events need a low rate: the
+   * queue's byte cap (8 MiB) must hold the events of one flush interval or they are dropped.
+   */
+  perTick: number;
 }
 
 export interface FilterTiming {
@@ -23,8 +29,8 @@ export interface FilterTiming {
   mean: number;
   median: number;
   p99: number;
-  /** µs per request, per request-path export. */
-  perExport: Record<string, { calls: number; us: number }>;
+  /** Per request-path export: calls, mean and median µs per request. */
+  perExport: Record<string, { calls: number; us: number; median: number }>;
   /** Delivery side during the measured requests: µs per event sent, events sent. */
   flushPerEvent: number | null;
   flushPerExport: Record<string, { calls: number; us: number }>;
@@ -54,12 +60,12 @@ function perExport(d: Snapshot, keys: readonly string[], per: number): Record<st
 export async function runScenario(s: Scenario, progress: (line: string) => void): Promise<ScenarioResult> {
   const subjects = s.filters.map((f) => new Subject(f.name, f.wasm, s.config));
   try {
-    for (const sub of subjects) await sub.run(s.warmup, s.request, s.response);
-    const samples = subjects.map(() => new Float64Array(s.measured));
+    for (const sub of subjects) await sub.run(s.warmup, s.request, s.response, s.perTick);
+    const samples = subjects.map(() => new Samples(s.measured));
     const start = subjects.map((sub) => ({ snap: sub.snapshot(), events: sub.events }));
     for (let done = 0; done < s.measured; done += s.block) {
       const n = Math.min(s.block, s.measured - done);
-      for (let k = 0; k < subjects.length; k++) await subjects[k].run(n, s.request, s.response, samples[k], done);
+      for (let k = 0; k < subjects.length; k++) await subjects[k].run(n, s.request, s.response, s.perTick, samples[k], done);
       progress(`${s.name}: ${done + n}/${s.measured}`);
     }
     const end = subjects.map((sub) => ({ snap: sub.snapshot(), events: sub.events }));
@@ -67,7 +73,12 @@ export async function runScenario(s: Scenario, progress: (line: string) => void)
     for (let k = 0; k < subjects.length; k++) {
       const sub = subjects[k];
       const d = diff(start[k].snap, end[k].snap);
-      const sorted = samples[k].sort();
+      const sorted = samples[k].total.sort();
+      const perExportTimes = perExport(d, REQUEST_EXPORTS, s.measured);
+      const withMedians: FilterTiming["perExport"] = {};
+      REQUEST_EXPORTS.forEach((e, i) => {
+        withMedians[e] = { ...perExportTimes[e], median: quantile(samples[k].perExport[i].sort(), 0.5) / 1000 };
+      });
       const eventsSent = end[k].events - start[k].events;
       const flushNs = sumNanos(d, FLUSH_EXPORTS);
       // Filters that queue nothing have no delivery side; the filter's queue must end empty.
@@ -82,7 +93,7 @@ export async function runScenario(s: Scenario, progress: (line: string) => void)
         mean: sumNanos(d, REQUEST_EXPORTS) / 1000 / s.measured,
         median: quantile(sorted, 0.5) / 1000,
         p99: quantile(sorted, 0.99) / 1000,
-        perExport: perExport(d, REQUEST_EXPORTS, s.measured),
+        perExport: withMedians,
         flushPerEvent: eventsSent > 0 ? flushNs / 1000 / eventsSent : null,
         flushPerExport: perExport(d, FLUSH_EXPORTS, Math.max(1, eventsSent)),
         eventsSent,

@@ -21,6 +21,17 @@ export const REQUEST_EXPORTS = [
 /** The delivery side: ticks and the callbacks of their dispatches. */
 export const FLUSH_EXPORTS = ["proxy_on_tick", "proxy_on_http_call_response"] as const;
 
+/** Per-request filter time (ns): the total and each request-path export. */
+export class Samples {
+  readonly total: Float64Array;
+  readonly perExport: Float64Array[];
+
+  constructor(n: number) {
+    this.total = new Float64Array(n);
+    this.perExport = REQUEST_EXPORTS.map(() => new Float64Array(n));
+  }
+}
+
 export type Snapshot = Record<string, { calls: number; nanos: bigint }>;
 
 const modules = new Map<string, WebAssembly.Module>();
@@ -34,7 +45,7 @@ export function loadModule(path: string): WebAssembly.Module {
   return m;
 }
 
-/** Requests between two advances of the virtual clock: ticks keep the queue draining. */
+/** Default virtual request rate: 100 requests per 100 ms tick, i.e. 1,000 requests/s. */
 export const REQUESTS_PER_TICK = 100;
 export const TICK_MS = 100;
 
@@ -84,27 +95,29 @@ export class Subject {
     return s;
   }
 
-  /** Nanoseconds spent so far in the request-path exports. */
-  requestNanos(): bigint {
-    const n = this.host.stats.nanos;
-    let t = 0n;
-    for (const k of REQUEST_EXPORTS) t += n[k] ?? 0n;
-    return t;
-  }
-
   /**
-   * Sends `count` requests (request i = make(i)), advancing the clock every
-   * REQUESTS_PER_TICK requests. With `samples`, stores each request's filter time (ns)
-   * from samples[offset] on.
+   * Sends `count` requests (request i = make(i)), advancing the clock by TICK_MS every
+   * `perTick` requests (the virtual request rate). With `samples`, stores each request's
+   * filter time (ns) per request-path export from index `offset` on.
    */
-  async run(count: number, make: (i: number) => ProxyRequest, response: UpstreamResponse, samples?: Float64Array, offset = 0): Promise<void> {
+  async run(count: number, make: (i: number) => ProxyRequest, response: UpstreamResponse, perTick = REQUESTS_PER_TICK, samples?: Samples, offset = 0): Promise<void> {
     const upstream = (): UpstreamResponse => response;
+    const nanos = this.host.stats.nanos;
+    const before = new Float64Array(REQUEST_EXPORTS.length);
     for (let i = 0; i < count; i++) {
-      const before = samples ? this.requestNanos() : 0n;
+      if (samples) for (let e = 0; e < REQUEST_EXPORTS.length; e++) before[e] = Number(nanos[REQUEST_EXPORTS[e]]);
       const r = await this.host.request(make(this.sent + i), upstream);
-      if (samples) samples[offset + i] = Number(this.requestNanos() - before);
+      if (samples) {
+        let total = 0;
+        for (let e = 0; e < REQUEST_EXPORTS.length; e++) {
+          const d = Number(nanos[REQUEST_EXPORTS[e]]) - before[e];
+          samples.perExport[e][offset + i] = d;
+          total += d;
+        }
+        samples.total[offset + i] = total;
+      }
       if (r.status !== response.status) throw new Error(`${this.name}: request answered ${r.status} (${r.reason ?? ""})`);
-      if ((this.sent + i + 1) % REQUESTS_PER_TICK === 0) await this.host.advance(TICK_MS);
+      if ((this.sent + i + 1) % perTick === 0) await this.host.advance(TICK_MS);
     }
     this.sent += count;
   }
