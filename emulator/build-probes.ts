@@ -2,7 +2,6 @@
 // with the assemblyscript compiler API. Probes import only env.proxy_* and WASI functions:
 // `--use abort=<probe>/probeAbort` replaces the default env.abort import.
 
-import asc from "assemblyscript/asc";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +23,8 @@ export async function buildProbes(force = false): Promise<Record<string, string>
     if (!force && existsSync(wasm) && statSync(wasm).mtimeMs >= Math.max(statSync(src).mtimeMs, self)) continue;
     // Parallel test processes may build at once: write aside, then rename atomically.
     const tmp = path.join(PROBE_OUT, `${name}.${process.pid}.tmp.wasm`);
+    // Loaded only when something must be built: the compiler is heavy to start.
+    const { default: asc } = await import("assemblyscript/asc");
     let log = "";
     const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
     const { error } = await asc.main(

@@ -5,7 +5,7 @@
 
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
+import * as zlib from "node:zlib";
 import type { ProxyRequest, ProxyResult, UpstreamResponse } from "../emulator/index.ts";
 import {
   DEFAULT_CONFIG,
@@ -18,6 +18,11 @@ import {
   startFilter,
   type FilterOptions,
 } from "./helpers/filter.ts";
+
+// zlib returns Buffers; the emulator's types want plain Uint8Arrays.
+const gz = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.gzipSync(b));
+const zlibDeflate = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.deflateSync(b));
+const rawDeflate = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.deflateRawSync(b));
 
 /** Marks a field that must not be in the event. */
 const ABSENT = Symbol("absent");
@@ -99,10 +104,10 @@ function bytes(n: number, seed = 7): Uint8Array {
 }
 
 const jsonText = '{"id":12345678901234567890,"list":[],"obj":{},"url":"http:\\/\\/x.example\\/a","e":"\\u00e9\\n","f":1.50,"neg":-0}';
-const gzJson = gzipSync(enc('{"gz":[1,2,3],"big":98765432109876543210}'));
-const bomb = gzipSync(new Uint8Array(20_000_000));
+const gzJson = gz(enc('{"gz":[1,2,3],"big":98765432109876543210}'));
+const bomb = gz(new Uint8Array(20_000_000));
 const plainText = "hello, compressed world ".repeat(40);
-const truncatedGzip = gzipSync(enc(plainText)).subarray(0, 30);
+const truncatedGzip = gz(enc(plainText)).subarray(0, 30);
 const binary = bytes(3000);
 const xml = '<?xml version="1.0"?><order id="1"><item>caf\u00e9</item></order>';
 const multiChunkJson = enc(JSON.stringify({ rows: Array.from({ length: 400 }, (_, i) => ({ i, name: `row-${i}` })) }));
@@ -543,8 +548,8 @@ const cases: Case[] = [
   },
   {
     name: "lua bug: deflate (zlib and raw) text bodies are inflated, then base64",
-    request: req("POST", "/df", [["Content-Type", "text/plain"], ["Content-Encoding", "deflate"]], deflateRawSync(enc(plainText))),
-    upstream: resp(200, [["Content-Type", "text/plain"], ["Content-Encoding", "deflate"]], deflateSync(enc(plainText))),
+    request: req("POST", "/df", [["Content-Type", "text/plain"], ["Content-Encoding", "deflate"]], rawDeflate(enc(plainText))),
+    upstream: resp(200, [["Content-Type", "text/plain"], ["Content-Encoding", "deflate"]], zlibDeflate(enc(plainText))),
     want: {
       "request.body": b64(plainText),
       "request.transfer_encoding": "base64",
@@ -554,8 +559,8 @@ const cases: Case[] = [
   },
   {
     name: "deflate JSON request is embedded as JSON; gzip text response is inflated, then base64",
-    request: req("POST", "/dj", [JSON_CT, ["Content-Encoding", "deflate"]], deflateSync(enc('{"d":[true,null]}'))),
-    upstream: resp(200, [["Content-Type", "text/plain"], ["Content-Encoding", "gzip"]], gzipSync(enc(plainText))),
+    request: req("POST", "/dj", [JSON_CT, ["Content-Encoding", "deflate"]], zlibDeflate(enc('{"d":[true,null]}'))),
+    upstream: resp(200, [["Content-Type", "text/plain"], ["Content-Encoding", "gzip"]], gz(enc(plainText))),
     want: {
       "request.body": { d: [true, null] },
       "request.transfer_encoding": "json",
@@ -566,7 +571,7 @@ const cases: Case[] = [
   {
     name: "gzip request body with a json type is inflated and masked",
     config: { request_body_masks: ["secret"] },
-    request: req("POST", "/gzr", [JSON_CT, ["Content-Encoding", "gzip"]], gzipSync(enc('{"secret":1,"v":[]}'))),
+    request: req("POST", "/gzr", [JSON_CT, ["Content-Encoding", "gzip"]], gz(enc('{"secret":1,"v":[]}'))),
     upstream: resp(200),
     want: { "request.body": { v: [] }, "request.transfer_encoding": "json" },
   },

@@ -6,9 +6,14 @@
 
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
+import * as zlib from "node:zlib";
 import type { ProxyRequest, UpstreamResponse } from "../emulator/index.ts";
 import { FLUSH_MS, dec, enc, filterModule, header, startFilter } from "./helpers/filter.ts";
+
+// zlib returns Buffers; the emulator's types want plain Uint8Arrays.
+const gz = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.gzipSync(b));
+const zlibDeflate = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.deflateSync(b));
+const rawDeflate = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.deflateRawSync(b));
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20260101);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000);
@@ -103,7 +108,7 @@ class Gen {
   }
 }
 
-const bomb = gzipSync(new Uint8Array(3_000_000));
+const bomb = gz(new Uint8Array(3_000_000));
 
 function body(g: Gen): { bytes?: Uint8Array; type?: string; encoding?: string } {
   const type = g.pick([undefined, "application/json", "application/problem+json; charset=utf-8", "JSON", "text/plain", "application/octet-stream", "text/xml", g.text(12)]);
@@ -129,10 +134,10 @@ function body(g: Gen): { bytes?: Uint8Array; type?: string; encoding?: string } 
       return { bytes: new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, ...bad, 0x22, 0x7d]), type: "application/json" };
     }
     case 6:
-      return { bytes: gzipSync(new TextEncoder().encode(g.jsonText())), type: "application/json", encoding: g.pick(["gzip", "GZIP", "x-gzip", "gzip, identity"]) };
+      return { bytes: gz(new TextEncoder().encode(g.jsonText())), type: "application/json", encoding: g.pick(["gzip", "GZIP", "x-gzip", "gzip, identity"]) };
     case 7: {
       // gzip-ish: a gzip header followed by random bytes, or a real stream with damage.
-      const real = gzipSync(g.bytes(g.int(0, 500)));
+      const real = gz(g.bytes(g.int(0, 500)));
       if (g.chance(0.5)) return { bytes: new Uint8Array([0x1f, 0x8b, 0x08, ...g.bytes(g.int(0, 200))]), type, encoding: "gzip" };
       const copy = real.slice(0, g.int(0, real.length));
       if (copy.length) copy[g.int(0, copy.length - 1)] ^= 1 << g.int(0, 7);
@@ -140,7 +145,7 @@ function body(g: Gen): { bytes?: Uint8Array; type?: string; encoding?: string } 
     }
     case 8: {
       const src = g.chance(0.5) ? new TextEncoder().encode(g.jsonText()) : g.bytes(g.int(0, 400));
-      return { bytes: g.chance(0.5) ? deflateSync(src) : deflateRawSync(src), type, encoding: "deflate" };
+      return { bytes: g.chance(0.5) ? zlibDeflate(src) : rawDeflate(src), type, encoding: "deflate" };
     }
     case 9:
       return { bytes: g.bytes(g.int(0, 300)), type, encoding: g.pick(["deflate", "gzip", "br", "compress", g.text(5)]) };

@@ -890,6 +890,80 @@ function classMatch(code: usize, pc: i32, c: i32): bool {
   return <i32>load<u16>(inp + (<usize>i << 1));
 }
 
+/** Size in words of the instruction at pc. */
+function opSize(code: StaticArray<i32>, pc: i32): i32 {
+  switch (code[pc]) {
+    case OP_STR:
+    case OP_STRI:
+      return 2 + code[pc + 1];
+    case OP_CLASS:
+      return code[pc + 1];
+    case OP_SPLIT:
+    case OP_RESET:
+    case OP_LOOK:
+      return 3;
+    case OP_CHAR:
+    case OP_CHARI:
+    case OP_JMP:
+    case OP_SAVE:
+    case OP_CHECK:
+    case OP_BREF:
+    case OP_BREFI:
+      return 2;
+  }
+  return 1;
+}
+
+/** The units a match can start with (see Regex.starts), following every path from pc 0 up to
+ *  its first consuming instruction; null when a path can match empty or starts with a
+ *  backreference. Lookahead bodies are skipped: the continuation must match at the start too. */
+function startSet(code: StaticArray<i32>): StaticArray<u32> | null {
+  const set = new StaticArray<u32>(5);
+  const seen = new Uint8Array(code.length);
+  const todo = new Array<i32>();
+  todo.push(0);
+  const base = changetype<usize>(code);
+  while (todo.length > 0) {
+    const pc = todo.pop();
+    if (seen[pc]) continue;
+    seen[pc] = 1;
+    const op = code[pc];
+    if (op == OP_CHAR || op == OP_STR || op == OP_CHARI || op == OP_STRI) {
+      const c = code[pc + (op == OP_CHAR || op == OP_CHARI ? 1 : 2)];
+      if (c >= 128) {
+        set[4] = 1;
+      } else {
+        set[c >> 5] |= 1 << (c & 31);
+        // A folded ASCII capital also matches its lower case (and only ASCII folds to ASCII).
+        if ((op == OP_CHARI || op == OP_STRI) && c >= 0x41 && c <= 0x5a) set[(c + 32) >> 5] |= 1 << ((c + 32) & 31);
+      }
+    } else if (op == OP_ANY || op == OP_ANYNL || op == OP_CLASS) {
+      for (let c = 0; c < 128; c++) {
+        const ok = op == OP_CLASS ? classMatch(base, pc, c) : op == OP_ANYNL || !isLineTerm(c);
+        if (ok) set[c >> 5] |= 1 << (c & 31);
+      }
+      // Units >= 128: any for . and negated classes, else only if the class lists some.
+      if (op != OP_CLASS || (code[pc + 2] & CLS_NEG) != 0 || code[pc + 7] > 0) set[4] = 1;
+    } else if (op == OP_JMP) {
+      todo.push(pc + code[pc + 1]);
+    } else if (op == OP_SPLIT) {
+      todo.push(pc + code[pc + 1]);
+      todo.push(pc + code[pc + 2]);
+    } else if (op == OP_LOOK) {
+      todo.push(pc + code[pc + 2]);
+    } else if (op == OP_MATCH || op == OP_BREF || op == OP_BREFI || op == OP_LOOKEND) {
+      return null;
+    } else {
+      // Assertions, SAVE, RESET, CHECK: no unit consumed yet.
+      todo.push(pc + opSize(code, pc));
+    }
+  }
+  if (set[0] == 0xffffffff && set[1] == 0xffffffff && set[2] == 0xffffffff && set[3] == 0xffffffff && set[4] != 0) {
+    return null;
+  }
+  return set;
+}
+
 /** Makes room for `words` on the shared stack; returns its address, or 0 beyond MAX_STACK. */
 function stackRoom(words: i32): usize {
   if (words > stack.length) {
@@ -917,6 +991,9 @@ export class Regex {
   private anchored: bool;
   /** The pattern starts with .*: only line starts need to be tried as match starts. */
   private lineStart: bool;
+  /** Units a match can start with: ASCII bits in words 0-3, word 4 non-zero if any unit >= 128
+   *  may start one; null when any start is possible. Starts it rules out cost no VM steps. */
+  private starts: StaticArray<u32> | null;
   private steps: i32 = 0;
 
   constructor(code: StaticArray<i32>, nslots: i32, sticky: bool) {
@@ -933,6 +1010,7 @@ export class Regex {
     }
     this.anchored = anchored;
     this.lineStart = lineStart;
+    this.starts = startSet(code);
   }
 
   /** Compiles `pattern`; null on a syntax error or an unsupported construct or flag. */
@@ -965,24 +1043,19 @@ export class Regex {
   test(input: string): bool {
     const len = input.length;
     const inp = changetype<usize>(input);
-    const code = changetype<usize>(this.code);
-    const first = this.code[0];
     this.steps = 0;
     this.exhausted = false;
     const last = this.anchored ? 0 : len;
     let result = false;
+    const starts = this.starts;
     for (let s = 0; s <= last; s++) {
       if (this.lineStart && s > 0 && !isLineTerm(unit(inp, s - 1))) continue;
-      // Skip starts where a consuming first instruction cannot match, without VM steps.
-      if (first <= OP_CLASS) {
+      if (starts != null) {
         if (s >= len) break;
         const c = unit(inp, s);
-        if (first == OP_CHAR) { if (c != this.code[1]) continue; }
-        else if (first == OP_CHARI) { if (canon(c) != this.code[1]) continue; }
-        else if (first == OP_STR) { if (c != this.code[2]) continue; }
-        else if (first == OP_STRI) { if (canon(c) != this.code[2]) continue; }
-        else if (first == OP_ANY) { if (isLineTerm(c)) continue; }
-        else if (first == OP_CLASS) { if (!classMatch(code, 0, c)) continue; }
+        if (c < 128) {
+          if (((unchecked(starts[c >> 5]) >>> (c & 31)) & 1) == 0) continue;
+        } else if (unchecked(starts[4]) == 0) continue;
       }
       const r = this.exec(inp, len, s);
       if (r != 0) {

@@ -13,7 +13,7 @@ export interface DeliveryResult {
   /** Requests and delivery interleaved: first request to last event received. */
   endToEnd: { seconds: number; perSecond: number; ticks: number };
   /** N events queued first, then only ticks until all are received. */
-  sendOnly: { seconds: number; perSecond: number; ticks: number; maxBatchesPerTick: number };
+  sendOnly: { seconds: number; perSecond: number; ticks: number; maxBatchesPerTick: number; filterUsPerEvent: number };
   problems: string[];
 }
 
@@ -57,6 +57,11 @@ class Sink {
     this.child.removeAllListeners("exit");
     this.child.disconnect();
   }
+}
+
+/** ns spent so far in on_tick and on_http_call_response. */
+function flushNanos(host: KongWasmHost): number {
+  return Number(host.stats.nanos.proxy_on_tick + host.stats.nanos.proxy_on_http_call_response);
 }
 
 function newHost(port: number, events: number): KongWasmHost {
@@ -141,6 +146,7 @@ export async function runDelivery(
     await pre.advance(TICK_MS);
     await pre.settle();
     for (let i = 0; i < events; i++) await pre.request(request(i), upstream);
+    const n0 = flushNanos(pre);
     const s0 = performance.now();
     const send = await tickUntil(pre, sink, base2 + events, 100_000);
     const s1 = await sink.reached(base2 + events);
@@ -149,7 +155,7 @@ export async function runDelivery(
     return {
       events,
       endToEnd: { seconds: (t1 - t0) / 1000, perSecond: events / ((t1 - t0) / 1000), ticks },
-      sendOnly: { seconds: (s1 - s0) / 1000, perSecond: events / ((s1 - s0) / 1000), ticks: send.ticks, maxBatchesPerTick: send.maxBatches },
+      sendOnly: { seconds: (s1 - s0) / 1000, perSecond: events / ((s1 - s0) / 1000), ticks: send.ticks, maxBatchesPerTick: send.maxBatches, filterUsPerEvent: (flushNanos(pre) - n0) / 1000 / events },
       problems,
     };
   } finally {

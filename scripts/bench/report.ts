@@ -149,6 +149,8 @@ export function render(r: Report): string {
   L.push("");
   L.push("The virtual clock runs ticks back to back (each waits for its dispatches to be answered), so these rates are what the filter, ");
   L.push("the emulated host and the loopback sustain; the requests + delivery rate includes the emulator's own per-request cost. ");
+  L.push(`The filter's share of the send path (on_tick + on_http_call_response, host calls included): ${us(d.sendOnly.filterUsPerEvent)} µs per event, `);
+  L.push(`i.e. at most ${num(1e6 / d.sendOnly.filterUsPerEvent)} events/s of one worker's CPU. `);
   L.push(`One tick sent at most ${d.sendOnly.maxBatchesPerTick} batches of 200 events (batch_size default): at the real 100 ms tick `);
   L.push(`period that caps one worker at ${num(d.sendOnly.maxBatchesPerTick * 200 * 10)} events/s, whatever the CPU.`);
   L.push("");

@@ -28,7 +28,7 @@ export async function filterModule(): Promise<WebAssembly.Module> {
     const { buildFilter } = await import("../../scripts/build.ts");
     await buildFilter(["release"]);
   }
-  compiled = new WebAssembly.Module(readFileSync(RELEASE_WASM));
+  compiled = new WebAssembly.Module(new Uint8Array(readFileSync(RELEASE_WASM)));
   return compiled;
 }
 
