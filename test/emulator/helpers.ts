@@ -14,7 +14,7 @@ let probe: WebAssembly.Module | null = null;
 export async function probeModule(): Promise<WebAssembly.Module> {
   if (!probe) {
     const paths = await buildProbes();
-    probe = new WebAssembly.Module(readFileSync(paths.script));
+    probe = new WebAssembly.Module(new Uint8Array(readFileSync(paths.script)));
   }
   return probe;
 }
