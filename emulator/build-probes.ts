@@ -1,10 +1,11 @@
 // Compiles the AssemblyScript probe filters in test/fixtures/probes/ into build/probes/*.wasm
-// with the assemblyscript compiler API. Probes import only env.proxy_* and WASI functions:
+// (the compiler runs in a plain Node process: see scripts/asc.ts). Probes import only env.proxy_* and WASI functions:
 // `--use abort=<probe>/probeAbort` replaces the default env.abort import.
 
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { asc } from "../scripts/asc.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const PROBE_SRC = path.join(ROOT, "test/fixtures/probes");
@@ -23,31 +24,19 @@ export async function buildProbes(force = false): Promise<Record<string, string>
     if (!force && existsSync(wasm) && statSync(wasm).mtimeMs >= Math.max(statSync(src).mtimeMs, self)) continue;
     // Parallel test processes may build at once: write aside, then rename atomically.
     const tmp = path.join(PROBE_OUT, `${name}.${process.pid}.tmp.wasm`);
-    // Loaded only when something must be built: the compiler is heavy to start.
-    const { default: asc } = await import("assemblyscript/asc");
-    let log = "";
-    const sink = { write: (s: string | Uint8Array) => ((log += String(s)), true) };
-    const { error } = await asc.main(
-      [
+    try {
+      asc([
         path.relative(ROOT, src),
-        "--config",
-        path.relative(ROOT, path.join(PROBE_SRC, "asconfig.json")),
-        "--outFile",
-        path.relative(ROOT, tmp),
-        "--runtime",
-        "incremental",
-        "--use",
-        `abort=${path.relative(ROOT, src).slice(0, -3)}/probeAbort`,
-        "--exportStart",
-        "_initialize",
-        "--optimizeLevel",
-        "1",
-      ],
-      { stdout: sink, stderr: sink, baseDir: ROOT } as Parameters<typeof asc.main>[1],
-    );
-    if (error) {
+        "--config", path.relative(ROOT, path.join(PROBE_SRC, "asconfig.json")),
+        "--outFile", path.relative(ROOT, tmp),
+        "--runtime", "incremental",
+        "--use", `abort=${path.relative(ROOT, src).slice(0, -3)}/probeAbort`,
+        "--exportStart", "_initialize",
+        "--optimizeLevel", "1",
+      ], ROOT);
+    } catch (e) {
       rmSync(tmp, { force: true });
-      throw new Error(`probe ${name} failed to compile: ${error.message}\n${log}`);
+      throw new Error(`probe ${name} failed to compile: ${(e as Error).message}`);
     }
     renameSync(tmp, wasm);
   }

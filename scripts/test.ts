@@ -51,7 +51,7 @@ mkdirSync(".tmp", { recursive: true });
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : findTests("test");
 const tap = ".tmp/node-tests.tap";
 const node = run("node", [
-  "--import", "tsx", "--test",
+  "--import", "tsx", "--test", "--test-force-exit", "--test-concurrency=2",
   "--test-reporter=spec", "--test-reporter-destination=stdout",
   "--test-reporter=tap", `--test-reporter-destination=${tap}`,
   ...files,

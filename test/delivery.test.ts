@@ -22,8 +22,13 @@ interface Setup {
   collector: Collector;
 }
 
+/** Everything started, stopped after the suite even when a test fails half-way. */
+const open: Setup[] = [];
+const collectors: Collector[] = [];
+
 async function setup(config: Record<string, unknown>, opts: Partial<HostOptions> = {}, collector?: Collector): Promise<Setup> {
   const c = collector ?? new Collector({ port: 0, quiet: true });
+  collectors.push(c);
   if (!collector) await c.start();
   const host = new KongWasmHost({
     module,
@@ -31,8 +36,10 @@ async function setup(config: Record<string, unknown>, opts: Partial<HostOptions>
     workers: 1,
     ...opts,
   });
+  const s = { host, collector: c };
+  open.push(s);
   host.start();
-  return { host, collector: c };
+  return s;
 }
 
 /** Sends `n` requests tagged t-<from>…, spread round-robin over the workers. */
@@ -80,21 +87,14 @@ function assertExactlyOnce(c: Collector, from: number, n: number): void {
   for (let i = from; i < from + n; i++) assert.equal(ids.get(`t-${i}`), 1, `t-${i} delivered once`);
 }
 
-const T0 = Date.now();
-process.on("exit", () => console.log("# exit after", Date.now() - T0));
 describe("delivery", () => {
-  const open: Setup[] = [];
   after(async () => {
-    console.log("# after start", Date.now() - T0);
-    for (const s of open) {
-      await s.host.stop();
-      await s.collector.stop();
-    }
+    for (const s of open) await s.host.stop();
+    for (const c of collectors) await c.stop();
   });
 
   it("delivers within the flush interval and sends nothing when idle", async () => {
     const s = await setup({});
-    open.push(s);
     await drain(s.host, 5000);
     assert.equal(s.collector.batches.length, 0, "no POST without events");
     await send(s.host, 0, 3);
@@ -109,7 +109,6 @@ describe("delivery", () => {
 
   it("sends full batches of batch_size at once", async () => {
     const s = await setup({ batch_size: 10, flush_interval_ms: 60000 });
-    open.push(s);
     await send(s.host, 0, 25);
     await s.host.advance(300);
     assert.deepEqual(s.collector.batches.map((b) => b.events.length), [10, 10]);
@@ -120,12 +119,12 @@ describe("delivery", () => {
 
   it("keeps events while the collector is down for minutes, then delivers each once", async () => {
     const s = await setup({});
-    open.push(s);
     const port = Number(new URL(s.collector.url).port);
     await s.collector.stop();
     await send(s.host, 0, 50);
     await drain(s.host, 3 * 60 * 1000, 5000);
     const back = new Collector({ port, quiet: true });
+    collectors.push(back);
     await back.start();
     s.collector = back;
     await drain(s.host, 120 * 1000, 2000);
@@ -137,7 +136,6 @@ describe("delivery", () => {
 
   it("retries 5xx and 429 bursts with backoff", async () => {
     const s = await setup({});
-    open.push(s);
     s.collector.failNext(3, { status: 503 });
     await send(s.host, 0, 5);
     await s.host.advance(1100);
@@ -149,7 +147,6 @@ describe("delivery", () => {
 
   it("drops a batch the collector rejects with 400 and moves on", async () => {
     const s = await setup({ batch_size: 5 });
-    open.push(s);
     s.collector.failNext(1, { status: 400 });
     await send(s.host, 0, 5);
     await s.host.advance(1100);
@@ -165,7 +162,6 @@ describe("delivery", () => {
 
   it("times out a slow collector and resends without duplicates", async () => {
     const s = await setup({ send_timeout: 500 });
-    open.push(s);
     s.collector.failNext(2, { delayMs: 1500 });
     await send(s.host, 0, 4);
     await drain(s.host, 20000, 500);
@@ -176,12 +172,12 @@ describe("delivery", () => {
 
   it("times out dispatches that never call back (Kong 3.8)", async () => {
     const s = await setup({}, { kongVersion: "3.8" });
-    open.push(s);
     const port = Number(new URL(s.collector.url).port);
     await s.collector.stop();
     await send(s.host, 0, 3);
     await drain(s.host, 20000);
     const back = new Collector({ port, quiet: true });
+    collectors.push(back);
     await back.start();
     s.collector = back;
     await drain(s.host, 90000, 2000);
@@ -190,7 +186,6 @@ describe("delivery", () => {
 
   it("gives up after max_retry_time_ms and counts the loss", async () => {
     const s = await setup({ max_retry_time_ms: 10000 });
-    open.push(s);
     s.collector.failNext(1000, { status: 500 });
     await send(s.host, 0, 4);
     await drain(s.host, 40000);
@@ -201,7 +196,6 @@ describe("delivery", () => {
 
   it("4 workers x 2,500 requests: every event received exactly once", async () => {
     const s = await setup({ batch_size: 200 }, { workers: 4 });
-    open.push(s);
     for (let k = 0; k < 10; k++) {
       await send(s.host, k * 1000, 1000);
       await s.host.advance(200);
@@ -213,7 +207,6 @@ describe("delivery", () => {
 
   it("keeps queued events across a trapped and recycled instance", async () => {
     const s = await setup({}, { workers: 2 });
-    open.push(s);
     await send(s.host, 0, 20);
     s.host.recycle(0);
     s.host.recycle(1);
@@ -223,7 +216,6 @@ describe("delivery", () => {
 
   it("resends a batch whose sender was recycled mid-flight", async () => {
     const s = await setup({ send_timeout: 1000 });
-    open.push(s);
     s.collector.failNext(1, { delayMs: 400 });
     await send(s.host, 0, 5);
     await s.host.advance(1000); // claimed and dispatched; the answer is slow
@@ -239,7 +231,6 @@ describe("delivery", () => {
 
   it("counts drops when the queue's byte cap is reached, without trapping (zone eviction=none)", async () => {
     const s = await setup({ queue_max_bytes: 65536, flush_interval_ms: 600000, batch_size: 5000 }, { kv: { size: 256 * 1024, eviction: "none" } });
-    open.push(s);
     const body = new TextEncoder().encode(JSON.stringify({ pad: "x".repeat(900) }));
     const results = await send(s.host, 0, 200, body);
     assert.ok(results.every((r) => r.status === 200 && !r.trapped), "every request served, no trap");
@@ -254,7 +245,6 @@ describe("delivery", () => {
 
   it("survives a small evicting zone: delivered + counted losses = sent", async () => {
     const s = await setup({ queue_max_bytes: 1 << 20, flush_interval_ms: 600000, batch_size: 5000 }, { kv: { size: 64 * 1024, eviction: "slru" } });
-    open.push(s);
     const body = new TextEncoder().encode(JSON.stringify({ pad: "y".repeat(900) }));
     const results = await send(s.host, 0, 150, body);
     assert.ok(results.every((r) => r.status === 200 && !r.trapped));
@@ -268,9 +258,26 @@ describe("delivery", () => {
     assert.ok([...ids.values()].every((k) => k === 1), "no duplicates");
   });
 
+  it("exports opt-in metrics on Kong 3.8+, and turns them off (no trap) on older Kong", async () => {
+    const s = await setup({ enable_metrics: true }, { kongVersion: "3.8" });
+    await send(s.host, 0, 7);
+    await drain(s.host, 3000);
+    const metric = (name: string) => [...s.host.metrics.values()].find((m) => m.name === name)?.value;
+    assert.equal(metric("moesif_events_queued"), 7n);
+    assert.equal(metric("moesif_events_sent"), 7n);
+    assert.equal(metric("moesif_events_dropped"), 0n);
+
+    const old = await setup({ enable_metrics: true }, { kongVersion: "3.7" });
+    const results = await send(old.host, 0, 3);
+    await drain(old.host, 3000);
+    assert.ok(results.every((r) => r.status === 200 && !r.trapped));
+    assert.equal(old.host.metrics.size, 0);
+    assert.ok(old.host.logs.some((l) => l.level === "warn" && /enable_metrics needs Kong 3.8/.test(l.message)));
+    assertExactlyOnce(old.collector, 0, 3);
+  });
+
   it("compresses batches with enable_compression (zlib deflate)", async () => {
     const s = await setup({ enable_compression: true });
-    open.push(s);
     await send(s.host, 0, 30);
     await s.host.advance(1100);
     assert.equal(s.collector.batches[0].encoding, "deflate");

@@ -59,6 +59,8 @@ export class FilterState {
   event: ByteBuf = new ByteBuf(4096);
   private pool: Array<Exchange> = [];
   metrics: Metrics | null = null;
+  /** Whether the Kong version was checked for metrics support (done from a request context). */
+  metricsChecked: bool = false;
   lastTick: i64 = 0;
   lastSummary: i64 = 0;
 
@@ -84,6 +86,19 @@ export class FilterState {
     x ^= x >> 27;
     this.seed = x;
     return <f64>((x * 0x2545f4914f6cdd1d) >> 11) / 9007199254740992.0;
+  }
+
+  /**
+   * Metrics host calls trap before Kong 3.8, and properties cannot be read in a root
+   * context: so the version is read once from the first request, and metrics defined then.
+   */
+  checkMetrics(kongVersion: string): void {
+    this.metricsChecked = true;
+    if (supportsMetrics(kongVersion)) {
+      this.metrics = new Metrics();
+    } else {
+      host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
+    }
   }
 
   takeExchange(): Exchange {
@@ -116,9 +131,7 @@ export class MoesifRoot extends RootContext {
       this.state = null;
       return true;
     }
-    const state = new FilterState(cfg, randomOwner());
-    if (cfg.enableMetrics) state.metrics = new Metrics();
-    this.state = state;
+    this.state = new FilterState(cfg, randomOwner());
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
     if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
@@ -172,6 +185,15 @@ export class MoesifRoot extends RootContext {
     line += "; backlog " + state.queue.backlog().toString() + " events (this worker since start)";
     host.logMessage(host.Level.Info, line);
   }
+}
+
+/** "3.8.0", "3.9.1.0-enterprise" → true; older or unknown → false. */
+export function supportsMetrics(version: string): bool {
+  const parts = version.split(".");
+  if (parts.length < 2) return false;
+  const major = I32.parseInt(parts[0]);
+  const minor = I32.parseInt(parts[1]);
+  return major > 3 || (major == 3 && minor >= 8);
 }
 
 function randomSeed(): u64 {

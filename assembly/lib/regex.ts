@@ -49,7 +49,7 @@ const OP_RESET: i32 = 16; //  fromSlot toSlot(exclusive)
 const OP_CHECK: i32 = 17; //  slot: fail when the loop iteration started at pos made no progress
 const OP_BREF: i32 = 18; //   group
 const OP_BREFI: i32 = 19; //  group
-const OP_LOOK: i32 = 20; //   negative offToAfterLookEnd
+const OP_LOOK: i32 = 20; //   negative(0/1) offToAfterLookEnd
 const OP_LOOKEND: i32 = 21;
 const OP_MATCH: i32 = 22;
 
@@ -73,7 +73,6 @@ const STACK_INIT: i32 = 3 << 8;
 const KIND_LIT: i32 = 0;
 const KIND_ATOM: i32 = 1;
 const KIND_ASSERT: i32 = 2;
-const KIND_LOOK: i32 = 3;
 
 // The backtrack stack, shared: test() does not reenter.
 let stack = new StaticArray<i32>(STACK_INIT);
@@ -207,6 +206,8 @@ class Compiler {
   qmin: i32 = 0;
   qmax: i32 = 0;
   qgreedy: bool = true;
+  /** Where the digits read by readInt() end. */
+  intEnd: i32 = 0;
 
   constructor(src: string, icase: bool, multiline: bool, dotAll: bool) {
     this.src = src;
@@ -433,7 +434,6 @@ class Compiler {
       this.fail();
       return KIND_ATOM;
     }
-    let kind = KIND_ATOM;
     if (this.peek() == 0x3f) {
       const t = this.peekAt(this.at + 1);
       this.at += 2;
@@ -450,7 +450,6 @@ class Compiler {
         this.emit(OP_LOOKEND);
         if (!this.bad) this.code[p + 2] = this.code.length - p;
         this.atomNullable = true;
-        kind = KIND_LOOK;
       } else {
         // lookbehind and named groups are not supported; anything else is a syntax error
         this.fail();
@@ -471,7 +470,7 @@ class Compiler {
     }
     this.at++;
     this.depth--;
-    return kind;
+    return KIND_ATOM;
   }
 
   /** Parses a quantifier at the cursor into qmin/qmax/qgreedy; false (cursor unchanged) if none. */
@@ -523,8 +522,6 @@ class Compiler {
     this.qmax = max;
     return true;
   }
-
-  intEnd: i32 = 0;
 
   /** Decimal digits at i, saturating at 1e9; -1 when there is none. Sets intEnd. */
   readInt(i: i32): i32 {
@@ -951,7 +948,7 @@ function startSet(code: StaticArray<i32>): StaticArray<u32> | null {
       todo.push(pc + code[pc + 2]);
     } else if (op == OP_LOOK) {
       todo.push(pc + code[pc + 2]);
-    } else if (op == OP_MATCH || op == OP_BREF || op == OP_BREFI || op == OP_LOOKEND) {
+    } else if (op == OP_MATCH || op == OP_BREF || op == OP_BREFI) {
       return null;
     } else {
       // Assertions, SAVE, RESET, CHECK: no unit consumed yet.
@@ -996,7 +993,7 @@ export class Regex {
   private starts: StaticArray<u32> | null;
   private steps: i32 = 0;
 
-  constructor(code: StaticArray<i32>, nslots: i32, sticky: bool) {
+  private constructor(code: StaticArray<i32>, nslots: i32, sticky: bool) {
     this.code = code;
     this.nslots = nslots;
     this.slots = new StaticArray<i32>(nslots);
@@ -1348,6 +1345,6 @@ export class Regex {
         return 0;
       }
     }
-    return 0;
+    return 0; // not reached; the compiler wants a return after the loop
   }
 }

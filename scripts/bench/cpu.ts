@@ -9,7 +9,8 @@ export interface Scenario {
   /** Request i of the run. */
   request: (i: number) => ProxyRequest;
   response: UpstreamResponse;
-  filters: Array<{ name: string; wasm: string }>;
+  /** The filters compared; `request` overrides the scenario's request (a variant in the same blocks). */
+  filters: Array<{ name: string; wasm: string; request?: (i: number) => ProxyRequest }>;
   config: string;
   warmup: number;
   measured: number;
@@ -60,12 +61,13 @@ function perExport(d: Snapshot, keys: readonly string[], per: number): Record<st
 export async function runScenario(s: Scenario, progress: (line: string) => void): Promise<ScenarioResult> {
   const subjects = s.filters.map((f) => new Subject(f.name, f.wasm, s.config));
   try {
-    for (const sub of subjects) await sub.run(s.warmup, s.request, s.response, s.perTick);
+    const requestOf = s.filters.map((f) => f.request ?? s.request);
+    for (let k = 0; k < subjects.length; k++) await subjects[k].run(s.warmup, requestOf[k], s.response, s.perTick);
     const samples = subjects.map(() => new Samples(s.measured));
     const start = subjects.map((sub) => ({ snap: sub.snapshot(), events: sub.events }));
     for (let done = 0; done < s.measured; done += s.block) {
       const n = Math.min(s.block, s.measured - done);
-      for (let k = 0; k < subjects.length; k++) await subjects[k].run(n, s.request, s.response, s.perTick, samples[k], done);
+      for (let k = 0; k < subjects.length; k++) await subjects[k].run(n, requestOf[k], s.response, s.perTick, samples[k], done);
       progress(`${s.name}: ${done + n}/${s.measured}`);
     }
     const end = subjects.map((sub) => ({ snap: sub.snapshot(), events: sub.events }));

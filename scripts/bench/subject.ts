@@ -3,7 +3,7 @@
 // counters the benchmark reads from host.stats.
 import { readFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
-import { KongWasmHost, type DispatchRequest, type DispatchResponse, type HostOptions, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
+import { KongWasmHost, type DispatchRequest, type DispatchResponse, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
 import { APP_CONFIG } from "./fixtures.ts";
 
 /** The exports a proxied request runs through (HTTP contexts only; the root is created at start). */
@@ -57,13 +57,14 @@ export class Subject {
   /** Keep the last batch's inflated text (compression figure). */
   keepText = false;
   lastText = "";
+  /** Requests sent so far (request i of the next run is make(sent + i)). */
   sent = 0;
 
   /** Parse batches to count their events; off for long runs where only the filter matters. */
   parse = true;
 
-  constructor(readonly name: string, wasm: string, config: string, opts: Partial<HostOptions> = {}) {
-    this.host = new KongWasmHost({ module: loadModule(wasm), config, workers: 1, ...opts });
+  constructor(readonly name: string, wasm: string, config: string) {
+    this.host = new KongWasmHost({ module: loadModule(wasm), config, workers: 1 });
     this.host.dispatchHandler = (req) => this.answer(req);
     this.host.start();
   }
