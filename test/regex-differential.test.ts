@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import * as asc from "assemblyscript/asc";
+import { asc } from "../scripts/asc.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const wasmFile = path.join(root, "build/test/regex-harness.wasm");
@@ -27,25 +27,13 @@ let h: Harness;
 
 before(async () => {
   // Built standalone: the product's asconfig.json aliases abort to the filter's own handler.
-  const result = await asc.main(
-    [
-      path.join(root, "test/fixtures/regex-harness.ts"),
-      "--outFile", wasmFile,
-      "--runtime", "incremental",
-      "--optimizeLevel", "2",
-    ],
-    {
-      readFile: async (name: string, baseDir: string) => {
-        if (path.basename(name) === "asconfig.json") return null;
-        try {
-          return await readFile(path.resolve(baseDir, name), "utf8");
-        } catch {
-          return null;
-        }
-      },
-    },
-  );
-  assert.equal(result.error, null, String(result.stderr));
+  asc([
+    "regex-harness.ts",
+    "--baseDir", path.join(root, "test/fixtures"),
+    "--outFile", wasmFile,
+    "--runtime", "incremental",
+    "--optimizeLevel", "2",
+  ]);
   const instance = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(await readFile(wasmFile))), {
     env: {
       abort(_msg: number, _file: number, line: number, column: number) {
