@@ -34,6 +34,7 @@ const config = {
   api_endpoint: `http://127.0.0.1:${collectorPort}`,
   request_header_masks: ["authorization"],
   request_body_masks: ["password"],
+  response_body_masks: ["password"],
   request_query_masks: ["api_key"],
   authorization_company_id_field: "org_id",
   log_summary_interval_ms: 30000,
