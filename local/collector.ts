@@ -37,7 +37,7 @@ export const DEFAULT_RULES_FILE = fileURLToPath(new URL("./config/rules.json", i
 const VIEWER_FILE = fileURLToPath(new URL("./viewer.html", import.meta.url));
 
 // Used when a config/rules file does not exist: what Moesif serves for a fresh app.
-const BUILTIN_CONFIG = {
+export const BUILTIN_CONFIG = {
   sample_rate: 100,
   user_sample_rate: {},
   company_sample_rate: {},

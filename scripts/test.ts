@@ -1,5 +1,5 @@
-// Runs every test: the AssemblyScript unit tests (as-pect) and the Node suites (node:test,
-// which drive the compiled filter through the emulator), then prints one line
+// Runs every test: a typecheck, the AssemblyScript unit tests (as-pect) and the Node suites
+// (node:test, which drive the compiled filter through the emulator), then prints one line
 // "N passed, N failed" counting both. Exits non-zero when anything failed.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -33,6 +33,14 @@ if (build.status !== 0) {
   console.log("build failed");
   console.log(`${passed} passed, ${failed + 1} failed`);
   process.exit(1);
+}
+
+// The TypeScript of the emulator, local runner, scripts and tests type-checks: one check.
+const tsc = run("npx", ["tsc", "-p", "tsconfig.json"]);
+if (tsc.status === 0) passed += 1;
+else {
+  failed += 1;
+  console.log("typecheck failed");
 }
 
 // as-pect: "[Tests]: P / T"

@@ -17,7 +17,7 @@ const REQUIRED_EXPORTS = [
 
 for (const file of [RELEASE_WASM, DEBUG_WASM]) {
   describe(`module ${file}`, () => {
-    let bin: Uint8Array;
+    let bin: Uint8Array<ArrayBuffer>;
     before(async () => {
       if (!existsSync(file)) await buildFilter();
       bin = new Uint8Array(readFileSync(file));

@@ -9,7 +9,7 @@ import { functionImports } from "./helpers/wasm-imports.ts";
 
 const OUT = "build/test/runtime-probe.wasm";
 let module: WebAssembly.Module;
-let bin: Uint8Array;
+let bin: Uint8Array<ArrayBuffer>;
 
 before(() => {
   mkdirSync("build/test", { recursive: true });

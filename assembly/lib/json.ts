@@ -203,6 +203,17 @@ function hexValue(c: u32): u32 {
 }
 
 /** Reads the 4 hex digits at `p` (already validated). */
+/** The character of a one-letter escape `\b \f \n \r \t \" \\ \/` (by the byte after the backslash). */
+// @ts-ignore: decorator
+@inline export function escapedUnit(e: u32): u32 {
+  if (e == 0x62) return 0x08;
+  if (e == 0x66) return 0x0c;
+  if (e == 0x6e) return 0x0a;
+  if (e == 0x72) return 0x0d;
+  if (e == 0x74) return 0x09;
+  return e; // `"`, `\`, `/`
+}
+
 export function readHex4(p: usize): u32 {
   return (
     (hexValue(<u32>load<u8>(p)) << 12) |
@@ -227,12 +238,7 @@ function escapedKeyEquals(p: usize, end: usize, m: string): bool {
       if (e == 0x75) {
         unit = readHex4(p);
         p += 4;
-      } else if (e == 0x62) unit = 0x08;
-      else if (e == 0x66) unit = 0x0c;
-      else if (e == 0x6e) unit = 0x0a;
-      else if (e == 0x72) unit = 0x0d;
-      else if (e == 0x74) unit = 0x09;
-      else unit = e; // `"`, `\`, `/`
+      } else unit = escapedUnit(e);
     } else if (c < 0x80) {
       unit = c;
       p++;

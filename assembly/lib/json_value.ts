@@ -4,6 +4,7 @@
 import { ByteBuf } from "./bytes";
 import {
   lastJsonStringPlain,
+  escapedUnit,
   readHex4,
   scanJsonLiteral,
   scanJsonNumber,
@@ -139,16 +140,12 @@ function decodeString(p: usize, end: usize, plain: bool): string {
     const c = <u32>load<u8>(p);
     if (c == 0x5c) {
       const e = <u32>load<u8>(p + 1);
-      let unit = e; // `"`, `\`, `/`
+      let unit: u32;
       p += 2;
       if (e == 0x75) {
         unit = readHex4(p);
         p += 4;
-      } else if (e == 0x62) unit = 0x08;
-      else if (e == 0x66) unit = 0x0c;
-      else if (e == 0x6e) unit = 0x0a;
-      else if (e == 0x72) unit = 0x0d;
-      else if (e == 0x74) unit = 0x09;
+      } else unit = escapedUnit(e);
       store<u16>(w, <u16>unit);
       w += 2;
     } else if (c < 0x80) {

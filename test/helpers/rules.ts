@@ -3,7 +3,6 @@
 // real HTTP on 127.0.0.1. A path can be answered by the test instead (malformed documents,
 // failures) while everything else still goes to the collector.
 
-import { existsSync, readFileSync } from "node:fs";
 import {
   KongWasmHost,
   type DispatchRequest,
@@ -12,35 +11,14 @@ import {
   type ProxyResult,
   type UpstreamResponse,
 } from "../../emulator/index.ts";
-import { Collector } from "../../local/collector.ts";
+import { BUILTIN_CONFIG, Collector } from "../../local/collector.ts";
 
-export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+import { dec, enc, filterModule } from "./filter.ts";
 
-const RELEASE_WASM = new URL("../../build/moesif.wasm", import.meta.url);
-let compiled: WebAssembly.Module | null = null;
-
-/** The release build of the filter (built first when missing: the test runner normally builds). */
-export async function filterModule(): Promise<WebAssembly.Module> {
-  if (compiled) return compiled;
-  if (!existsSync(RELEASE_WASM)) {
-    // Imported lazily: loading the compiler takes seconds.
-    const { buildFilter } = await import("../../scripts/build.ts");
-    await buildFilter(["release"]);
-  }
-  compiled = new WebAssembly.Module(new Uint8Array(readFileSync(RELEASE_WASM)));
-  return compiled;
-}
+export { dec, enc, filterModule };
 
 /** What the collector serves at /v1/config for a fresh app; tests override fields. */
-export const BASE_APP_CONFIG = {
-  sample_rate: 100,
-  user_sample_rate: {},
-  company_sample_rate: {},
-  regex_config: [],
-  user_rules: {},
-  company_rules: {},
-};
+export const BASE_APP_CONFIG = BUILTIN_CONFIG;
 
 /** Enough virtual time for the first tick (100 ms) to fetch both documents and settle. */
 export const FETCH_MS = 300;
