@@ -145,6 +145,15 @@ describe("delivery", () => {
     assertExactlyOnce(s.collector, 0, 5);
   });
 
+  it("retries batches whose connection was reset", async () => {
+    const s = await setup({});
+    s.collector.failNext(2, { reset: true });
+    await send(s.host, 0, 6);
+    await drain(s.host, 20000);
+    assertExactlyOnce(s.collector, 0, 6);
+    assert.ok(s.host.logs.some((l) => /broken connection|reset/i.test(l.message)), "the reset was seen");
+  });
+
   it("drops a batch the collector rejects with 400 and moves on", async () => {
     const s = await setup({ batch_size: 5 });
     s.collector.failNext(1, { status: 400 });
@@ -237,6 +246,7 @@ describe("delivery", () => {
     await s.host.advance(2100); // a summary line
     const d = dropped(s.host);
     assert.ok((d.bytes_full ?? 0) > 0, "drops are counted");
+    assert.equal(s.host.logs.filter((l) => l.level === "warn" && /events dropped since the last warning/.test(l.message)).length, 1, "one rate-limited warning");
     await s.host.advance(600000);
     const delivered = s.collector.events.length;
     assert.equal(delivered + (d.bytes_full ?? 0), 200, "delivered + dropped = sent");

@@ -62,6 +62,8 @@ export class FilterState {
   /** Whether the Kong version was checked for metrics support (done from a request context). */
   metricsChecked: bool = false;
   lastTick: i64 = 0;
+  lastDropWarning: i64 = 0;
+  droppedAtLastWarning: u64 = 0;
   lastSummary: i64 = 0;
 
   constructor(public cfg: Config, owner: u32) {
@@ -154,7 +156,25 @@ export class MoesifRoot extends RootContext {
       for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) dropped += q.dropped[i];
       metrics.update([q.enqueued, state.sender.counters.eventsSent, dropped, state.sender.counters.batchesRetried]);
     }
+    this.warnAboutDrops(state, now);
     this.summary(state, now);
+  }
+
+  /** At most one warning a minute per worker while events are being lost (sampling aside). */
+  private warnAboutDrops(state: FilterState, now: i64): void {
+    if (now - state.lastDropWarning < 60000) return;
+    const q = state.queue.counters;
+    let lost: u64 = 0;
+    for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) lost += q.dropped[i];
+    if (lost == state.droppedAtLastWarning) return;
+    let detail = "";
+    for (let i = 0; i < Drop.COUNT; i++) {
+      if (i != Drop.Sampled && q.dropped[i] > 0) detail += (detail.length > 0 ? ", " : "") + DROP_NAMES[i] + " " + q.dropped[i].toString();
+    }
+    host.logMessage(host.Level.Warn, "moesif: " + (lost - state.droppedAtLastWarning).toString() +
+      " events dropped since the last warning (this worker, total: " + detail + "); see queue_max_bytes, event_queue_size and the collector");
+    state.lastDropWarning = now;
+    state.droppedAtLastWarning = lost;
   }
 
   onHttpCallResponse(token: u32, headers: u32, body_size: u32, trailers: u32): void {
