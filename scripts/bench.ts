@@ -90,6 +90,8 @@ const report: Report = {
   command: `npm run bench${args.size ? ` -- ${[...args].join(" ")}` : ""}`,
   seconds: (performance.now() - t0) / 1000,
   scenarios: results,
+  bodies: `1 KB bodies: ${refResponse.body!.length} B JSON each way; 100 KB: ${big.body!.length} B JSON response; `
+    + `10 KB gzip: ${gz.gz.length} B on the wire, ${gz.raw} B of JSON inflated.`,
   delivery,
   memory,
   sizes: [

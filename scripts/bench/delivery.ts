@@ -64,11 +64,11 @@ function flushNanos(host: KongWasmHost): number {
   return Number(host.stats.nanos.proxy_on_tick + host.stats.nanos.proxy_on_http_call_response);
 }
 
-function newHost(port: number, events: number): KongWasmHost {
+function newHost(wasm: string, port: number, events: number): KongWasmHost {
   // Room for every event at once (the send-only run queues them all before the first tick).
   const bytes = Math.max(64 << 20, events * 8192);
   const host = new KongWasmHost({
-    module: loadModule("build/moesif.wasm"),
+    module: loadModule(wasm),
     config: benchConfig(`http://127.0.0.1:${port}`, { queue_max_bytes: Math.min(bytes, 1 << 30), event_queue_size: events * 2 }),
     workers: 1,
     kv: { size: Math.min(bytes, 1 << 30) * 2, eviction: "slru" },
@@ -104,7 +104,6 @@ export async function runDelivery(
   wasm: string,
   progress: (line: string) => void,
 ): Promise<DeliveryResult> {
-  loadModule(wasm);
   const upstream = (): UpstreamResponse => response;
   const sink = await Sink.start();
   const problems: string[] = [];
@@ -112,7 +111,7 @@ export async function runDelivery(
   try {
     // Warm-up: compile tiers, the first config/rules fetch, sockets.
     const base0 = sink.events;
-    const warm = newHost(sink.port, 2000);
+    const warm = newHost(wasm, sink.port, 2000);
     hosts.push(warm);
     for (let i = 0; i < 2000; i++) await warm.request(request(i), upstream);
     await tickUntil(warm, sink, base0 + 2000, 1000);
@@ -120,7 +119,7 @@ export async function runDelivery(
     const base = sink.events;
 
     // End to end: requests and ticks interleaved, as they would be in a worker.
-    const e2e = newHost(sink.port, events);
+    const e2e = newHost(wasm, sink.port, events);
     hosts.push(e2e);
     await e2e.advance(TICK_MS); // first config/rules fetch, outside the timing
     await e2e.settle();
@@ -141,7 +140,7 @@ export async function runDelivery(
 
     // Send path only: everything queued first, then ticks.
     const base2 = sink.events;
-    const pre = newHost(sink.port, events);
+    const pre = newHost(wasm, sink.port, events);
     hosts.push(pre);
     await pre.advance(TICK_MS);
     await pre.settle();

@@ -24,6 +24,8 @@ export interface Report {
   command: string;
   seconds: number;
   scenarios: ScenarioResult[];
+  /** One line describing the body sizes of the scenarios. */
+  bodies: string;
   delivery: DeliveryResult;
   memory: MemoryResult;
   sizes: Array<{ name: string; path: string; bytes: number }>;
@@ -83,6 +85,7 @@ export function render(r: Report): string {
   L.push("µs per request inside the request-path exports (context create, request headers/body, response");
   L.push("headers/body, done, log, delete), host calls included; mean = total / requests, median and p99 over");
   L.push("per-request samples. Lua anchor: the Lua plugin's own code under LuaJIT on the reference machine.");
+  L.push(r.bodies);
   L.push("");
   L.push("| scenario | filter | requests | mean | median | p99 | Lua anchor | target (anchor / 10) |");
   L.push("|---|---|---:|---:|---:|---:|---:|---:|");
