@@ -35,6 +35,7 @@ function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
+const bytes = (n: number): string => `${n.toLocaleString("en-US")} B`;
 
 const t0 = performance.now();
 const mods = await ensureModules(args.has("--rebuild"), say);
@@ -90,8 +91,8 @@ const report: Report = {
   command: `npm run bench${args.size ? ` -- ${[...args].join(" ")}` : ""}`,
   seconds: (performance.now() - t0) / 1000,
   scenarios: results,
-  bodies: `1 KB bodies: ${refResponse.body!.length} B JSON each way; 100 KB: ${big.body!.length} B JSON response; `
-    + `10 KB gzip: ${gz.gz.length} B on the wire, ${gz.raw} B of JSON inflated.`,
+  bodies: `Bodies: reference ${bytes(refResponse.body!.length)} of JSON each way; 100 KB: a ${bytes(big.body!.length)} JSON response; `
+    + `10 KB gzip: ${bytes(gz.gz.length)} on the wire, ${bytes(gz.raw)} of JSON inflated.`,
   delivery,
   memory,
   sizes: [

@@ -85,6 +85,7 @@ export function render(r: Report): string {
   L.push("µs per request inside the request-path exports (context create, request headers/body, response");
   L.push("headers/body, done, log, delete), host calls included; mean = total / requests, median and p99 over");
   L.push("per-request samples. Lua anchor: the Lua plugin's own code under LuaJIT on the reference machine.");
+  L.push("");
   L.push(r.bodies);
   L.push("");
   L.push("| scenario | filter | requests | mean | median | p99 | Lua anchor | target (anchor / 10) |");
@@ -110,7 +111,7 @@ export function render(r: Report): string {
   }
   L.push("");
 
-  L.push("### Where the time goes (per export, µs per request: mean / median, mean share)");
+  L.push("### Per-export breakdown (µs per request: mean / median, mean share)");
   L.push("");
   const rows = moesifRows(r);
   L.push(`| export | ${rows.map(({ s, f }) => `${f.filter}: ${s.scenario}`).join(" | ")} | read-only: reference | noop: reference |`);
