@@ -10,8 +10,10 @@ const TABLE = (() => {
   return t;
 })();
 
+const enc = new TextEncoder();
+
 export function crc32(data: Uint8Array | string): number {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const bytes = typeof data === "string" ? enc.encode(data) : data;
   let c = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;

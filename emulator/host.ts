@@ -99,6 +99,12 @@ interface LocalResponse {
   headers: Pairs;
 }
 
+/** SDKs join path segments with NULs (and may end with one); the engine reads them as dots. */
+function propertyPath(raw: string): string {
+  if (raw.indexOf("\0") < 0) return raw;
+  return raw.replace(/\0/g, ".").replace(/\.$/, "");
+}
+
 class HttpCtx {
   method: string;
   path: string;
@@ -108,7 +114,12 @@ class HttpCtx {
   readonly startMs: number;
   readonly remoteAddr: string;
   readonly remotePort: number;
-  readonly requestId = randomBytes(16).toString("hex");
+  private requestIdValue: string | null = null;
+  /** $request_id: drawn on first use (it costs a random draw per request otherwise). */
+  get requestId(): string {
+    if (this.requestIdValue === null) this.requestIdValue = randomBytes(16).toString("hex");
+    return this.requestIdValue;
+  }
   readonly headerBytes: number;
   readonly pending = new Set<DispatchCall>();
   private waiters: Array<() => void> = [];
@@ -175,7 +186,9 @@ class HttpCtx {
       remoteAddr: this.remoteAddr,
       remotePort: this.remotePort,
       startMs: this.startMs,
-      requestId: this.requestId,
+      get requestId() {
+        return self.requestId;
+      },
       bodyLength: this.reqBody.length,
       headerBytes: this.headerBytes,
       get status() {
@@ -1618,7 +1631,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_property: (pptr, plen, ptrPtr, lenPtr) => {
-        const path = text(slice(pptr, plen)).replace(/\0/g, ".").replace(/\.$/, "");
+        const path = propertyPath(text(slice(pptr, plen)));
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const f = frame();
@@ -1636,7 +1649,7 @@ export class KongWasmHost {
         }
       },
       proxy_set_property: (pptr, plen, vptr, vlen) => {
-        const path = text(slice(pptr, plen)).replace(/\0/g, ".").replace(/\.$/, "");
+        const path = propertyPath(text(slice(pptr, plen)));
         const value = text(slice(vptr, vlen));
         const c = frame().ctx;
         if (!c) {

@@ -71,7 +71,7 @@ export class KvZone {
       return "ok";
     }
     const storedKey = cur ? cur.key : key;
-    const cost = entryCost(new TextEncoder().encode(storedKey).length, value.length);
+    const cost = entryCost(Buffer.byteLength(storedKey), value.length);
     const freed = cur ? cur.cost : 0;
     if (this.used - freed + cost > this.capacity) {
       if (this.eviction === "none" || !this.evict(cost, freed, id)) return "no_memory";

@@ -1,7 +1,7 @@
 // Delivery fault tests (issue 4): the compiled filter in the emulator (virtual time),
 // dispatching over real HTTP to the local collector on 127.0.0.1. Every test checks that
 // each event is delivered exactly once or counted as dropped.
-import { after, afterEach, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { buildFilter, RELEASE_WASM } from "../scripts/build.ts";
@@ -99,7 +99,7 @@ describe("delivery", () => {
       const dupes = [...ids.values()].reduce((n, k) => n + k - 1, 0);
       const d = dropped(s.host);
       const lost = Object.entries(d).filter(([k]) => k !== "sampled").reduce((n, [, v]) => n + v, 0);
-      t.diagnostic(`sent ${sentBy.get(s.host) ?? 0}, delivered ${ids.size}, duplicated ${dupes}, dropped ${lost} ${JSON.stringify(d)}`);
+      (t as TestContext).diagnostic(`sent ${sentBy.get(s.host) ?? 0}, delivered ${ids.size}, duplicated ${dupes}, dropped ${lost} ${JSON.stringify(d)}`);
     }
     reported = open.length;
   });

@@ -105,6 +105,11 @@ export function addHeader(map: MapType, name: string, value: string): Result {
   return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
 }
 
+/** Adds a header from already encoded name and value (no per-call encoding). */
+export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: ArrayBuffer): Result {
+  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, changetype<usize>(value), value.byteLength);
+}
+
 export function replaceHeaderBytes(map: MapType, name: string, value: usize, valueLen: i32): Result {
   const k = String.UTF8.encode(name);
   return <Result>imports.proxy_replace_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, value, <usize>valueLen);

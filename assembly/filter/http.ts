@@ -14,10 +14,11 @@ import { Drop, SLOT_HEADER } from "../moesif/queue";
 import { RequestFacts } from "../moesif/rules";
 import { keep, sampleRate, weightFor } from "../moesif/sampling";
 import { routeOf } from "../moesif/uri";
-import { FilterState, MoesifRoot } from "./root";
+import { FilterState, MoesifRoot, RouteMeta } from "./root";
 import * as host from "./host";
 
 const TRANSACTION_HEADER = "x-moesif-transaction-id";
+const TRANSACTION_HEADER_BYTES = String.UTF8.encode(TRANSACTION_HEADER);
 
 export class MoesifHttp extends Context {
   private ex: Exchange | null = null;
@@ -25,6 +26,8 @@ export class MoesifHttp extends Context {
   private capturingResponse: bool = true;
   /** Governance waits for the request body (a rule tests body fields). */
   private governOnBody: bool = false;
+  /** The transaction id as bytes for the header calls (request and response). */
+  private transactionIdBytes: ArrayBuffer | null = null;
 
   constructor(context_id: u32, private root: MoesifRoot) {
     super(context_id, root);
@@ -36,18 +39,25 @@ export class MoesifHttp extends Context {
     const ex = state.takeExchange();
     this.ex = ex;
     ex.startMs = host.nowMs();
+    // Read once: Kong's auth plugins have set their consumer headers by now (the chain runs
+    // after Lua access handlers), and the event gets these headers plus our transaction id.
+    ex.requestHeaders.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
     if (!state.cfg.disableTransactionId) {
-      const incoming = host.getHeaderValue(host.MapType.RequestHeaders, TRANSACTION_HEADER);
+      const incoming = ex.requestHeaders.get(TRANSACTION_HEADER);
       if (incoming !== null && incoming.trim().length > 0) {
         ex.transactionId = incoming.trim();
       } else {
         ex.transactionId = newUuid();
-        if (ex.transactionId.length > 0) host.addHeader(host.MapType.RequestHeaders, TRANSACTION_HEADER, ex.transactionId);
+        if (ex.transactionId.length > 0) {
+          const bytes = String.UTF8.encode(ex.transactionId);
+          this.transactionIdBytes = bytes;
+          host.addHeaderBytes(host.MapType.RequestHeaders, TRANSACTION_HEADER_BYTES, bytes);
+          ex.addedTransactionHeader = true;
+        }
       }
     }
     const rules = state.remote.rules;
     if (rules === null || rules.blockingCount == 0 || state.remote.appConfig === null) return FilterHeadersStatusValues.Continue;
-    ex.requestHeaders.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
     if (rules.needsBody && hasBody(ex)) {
       this.governOnBody = true; // decided in on_request_body, once the body is there
       return FilterHeadersStatusValues.Continue;
@@ -93,7 +103,11 @@ export class MoesifHttp extends Context {
   onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const ex = this.ex;
     if (ex === null) return FilterHeadersStatusValues.Continue;
-    if (ex.transactionId.length > 0) host.addHeader(host.MapType.ResponseHeaders, TRANSACTION_HEADER, ex.transactionId);
+    if (ex.transactionId.length > 0) {
+      let bytes = this.transactionIdBytes;
+      if (bytes === null) bytes = String.UTF8.encode(ex.transactionId);
+      host.addHeaderBytes(host.MapType.ResponseHeaders, TRANSACTION_HEADER_BYTES, bytes);
+    }
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -159,7 +173,6 @@ export class MoesifHttp extends Context {
     const cfg = state.cfg;
     const req = ex.requestHeaders;
     const resp = ex.responseHeaders;
-    req.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
     resp.load(host.getHeaderMapPairs(host.MapType.ResponseHeaders));
     readRequestLine(ex);
     const status = resp.get(":status");
@@ -180,9 +193,18 @@ export class MoesifHttp extends Context {
     const credential = req.get("x-credential-identifier");
     if (credential !== null && credential.length > 0) ex.sessionToken = credential;
     ex.routeId = property("kong.route_id");
-    ex.serviceId = property("kong.service_id");
-    ex.routeName = property("kong.route_name");
-    ex.serviceName = property("kong.service_name");
+    let meta = state.routeMeta(ex.routeId, ex.endMs);
+    if (meta === null) {
+      meta = new RouteMeta();
+      meta.serviceId = property("kong.service_id");
+      meta.routeName = property("kong.route_name");
+      meta.serviceName = property("kong.service_name");
+      meta.readAt = ex.endMs;
+      state.rememberRoute(ex.routeId, meta);
+    }
+    ex.serviceId = meta.serviceId;
+    ex.routeName = meta.routeName;
+    ex.serviceName = meta.serviceName;
   }
 }
 
@@ -230,11 +252,19 @@ function property(path: string): string {
 }
 
 const uuidScratch = new ByteBuf(40);
+// Random bytes are drawn from the host 256 UUIDs at a time: one host call per request was
+// most of on_request_headers' cost.
+const RANDOM_POOL_SIZE: i32 = 4096;
+const randomPool: usize = memory.data(RANDOM_POOL_SIZE);
+let randomUsed: i32 = RANDOM_POOL_SIZE;
 
 function newUuid(): string {
-  const random = memory.data(16);
-  if (!host.randomBytes(random, 16)) return "";
+  if (randomUsed + 16 > RANDOM_POOL_SIZE) {
+    if (!host.randomBytes(randomPool, RANDOM_POOL_SIZE)) return "";
+    randomUsed = 0;
+  }
   uuidScratch.clear();
-  writeUuidV4(uuidScratch, random);
+  writeUuidV4(uuidScratch, randomPool + <usize>randomUsed);
+  randomUsed += 16;
   return uuidScratch.toString();
 }

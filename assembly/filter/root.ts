@@ -45,6 +45,18 @@ class Metrics {
   }
 }
 
+/** Kong metadata of one route, read through properties (each read is a Lua call in Kong). */
+export class RouteMeta {
+  serviceId: string = "";
+  routeName: string = "";
+  serviceName: string = "";
+  readAt: i64 = 0;
+}
+
+/** Route metadata is re-read after this long (renamed routes and services show up then). */
+export const ROUTE_META_TTL_MS: i64 = 60000;
+const ROUTE_META_MAX: i32 = 256;
+
 /** Everything a configured (active) root needs. */
 export class FilterState {
   identity: IdentityConfig = new IdentityConfig();
@@ -58,6 +70,7 @@ export class FilterState {
   /** Serialized events are built here, behind the slot header the queue fills in. */
   event: ByteBuf = new ByteBuf(4096);
   private pool: Array<Exchange> = [];
+  private routes: Map<string, RouteMeta> = new Map();
   metrics: Metrics | null = null;
   /** Whether the Kong version was checked for metrics support (done from a request context). */
   metricsChecked: bool = false;
@@ -101,6 +114,19 @@ export class FilterState {
     } else {
       host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
     }
+  }
+
+  /** Cached metadata of a route, or null when it must be (re)read. */
+  routeMeta(routeId: string, now: i64): RouteMeta | null {
+    if (routeId.length == 0 || !this.routes.has(routeId)) return null;
+    const m = this.routes.get(routeId);
+    return now - m.readAt < ROUTE_META_TTL_MS ? m : null;
+  }
+
+  rememberRoute(routeId: string, meta: RouteMeta): void {
+    if (routeId.length == 0) return;
+    if (this.routes.size >= ROUTE_META_MAX && !this.routes.has(routeId)) this.routes.clear();
+    this.routes.set(routeId, meta);
   }
 
   takeExchange(): Exchange {

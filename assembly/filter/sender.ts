@@ -10,8 +10,8 @@ import { backoffMs, classify, mayRetry, Outcome } from "../moesif/retry";
 import { HeaderMap } from "../moesif/headermap";
 import * as host from "./host";
 
-/** Batches one worker keeps in flight at once. */
-const MAX_IN_FLIGHT: i32 = 8;
+/** Batches one worker keeps in flight at once (16 batches per 100 ms tick: ≥ 20,000 events/s at the default batch size). */
+const MAX_IN_FLIGHT: i32 = 16;
 /** How long past the dispatch timeout a lease is held before another worker may take it. */
 const LEASE_MARGIN_MS: i32 = 5000;
 

@@ -28,6 +28,8 @@ export class Exchange {
   identity: Identity = new Identity();
   sessionToken: string | null = null;
   transactionId: string = "";
+  /** The filter added X-Moesif-Transaction-Id to the request after its headers were read. */
+  addedTransactionHeader: bool = false;
   weight: i32 = 1;
   blockedBy: string | null = null;
   routeId: string = "";
@@ -54,6 +56,7 @@ export class Exchange {
     this.identity.companyId = null;
     this.sessionToken = null;
     this.transactionId = "";
+    this.addedTransactionHeader = false;
     this.weight = 1;
     this.blockedBy = null;
     this.routeId = "";
@@ -83,7 +86,7 @@ export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
     writeJsonString(out, ex.ipAddress);
   }
   out.str(',"headers":');
-  ex.requestHeaders.writeJson(out, cfg.requestHeaderMasks);
+  ex.requestHeaders.writeJson(out, cfg.requestHeaderMasks, ex.addedTransactionHeader ? ex.transactionId : null);
   if (ex.requestOmitted == Omitted.None && ex.requestBody.length > 0) {
     ex.requestOmitted = writeBody(
       out, ex.requestBody.ptr, ex.requestBody.length,

@@ -3,17 +3,19 @@
 // header. Pseudo headers (":path", ":status", ...) come first.
 import { HeaderLookup } from "./headers";
 import { ByteBuf } from "../lib/bytes";
-import { writeJsonLowerAsciiStringBytes, writeJsonStringBytes } from "../lib/json";
+import { writeJsonLowerAsciiStringBytes, writeJsonString, writeJsonStringBytes } from "../lib/json";
+
+/** Per pair, 5 u32: key pointer, key length, value pointer, value length, name hash. */
+const ENTRY: usize = 20;
 
 export class HeaderMap extends HeaderLookup {
   private buffer: ArrayBuffer | null = null;
-  /** Per pair: key offset, key length, value offset, value length (absolute pointers). */
-  private index: Array<usize> = [];
+  /** The pairs' entries, reused from request to request (grown when a map is larger). */
+  private entries: ArrayBuffer = new ArrayBuffer(<i32>(32 * ENTRY));
   count: i32 = 0;
 
   load(buffer: ArrayBuffer | null): void {
     this.buffer = buffer;
-    this.index.length = 0;
     this.count = 0;
     if (buffer === null) return;
     const base = changetype<usize>(buffer);
@@ -21,25 +23,31 @@ export class HeaderMap extends HeaderLookup {
     if (size < 4) return;
     const n = <usize>load<u32>(base);
     if (n == 0 || <usize>4 + n * 8 > size) return;
+    if (n * ENTRY > <usize>this.entries.byteLength) this.entries = new ArrayBuffer(<i32>(n * ENTRY));
+    const e = changetype<usize>(this.entries);
     let data = base + 4 + n * 8;
     const end = base + size;
     for (let i: usize = 0; i < n; i++) {
       const kl = <usize>load<u32>(base + 4 + i * 8);
       const vl = <usize>load<u32>(base + 8 + i * 8);
       if (data + kl + 1 + vl + 1 > end) break; // malformed: keep what was complete
-      this.index.push(data);
-      this.index.push(kl);
-      this.index.push(data + kl + 1);
-      this.index.push(vl);
+      const p = e + i * ENTRY;
+      store<u32>(p, <u32>data);
+      store<u32>(p, <u32>kl, 4);
+      store<u32>(p, <u32>(data + kl + 1), 8);
+      store<u32>(p, <u32>vl, 12);
+      store<u32>(p, lowerHash(data, kl), 16);
       data += kl + 1 + vl + 1;
       this.count++;
     }
   }
 
-  @inline keyPtr(i: i32): usize { return unchecked(this.index[i << 2]); }
-  @inline keyLen(i: i32): i32 { return <i32>unchecked(this.index[(i << 2) + 1]); }
-  @inline valuePtr(i: i32): usize { return unchecked(this.index[(i << 2) + 2]); }
-  @inline valueLen(i: i32): i32 { return <i32>unchecked(this.index[(i << 2) + 3]); }
+  @inline private entry(i: i32): usize { return changetype<usize>(this.entries) + <usize>i * ENTRY; }
+  @inline keyPtr(i: i32): usize { return <usize>load<u32>(this.entry(i)); }
+  @inline keyLen(i: i32): i32 { return <i32>load<u32>(this.entry(i), 4); }
+  @inline valuePtr(i: i32): usize { return <usize>load<u32>(this.entry(i), 8); }
+  @inline valueLen(i: i32): i32 { return <i32>load<u32>(this.entry(i), 12); }
+  @inline hash(i: i32): u32 { return load<u32>(this.entry(i), 16); }
 
   /** Index of the first pair whose name equals `lowerName` ignoring ASCII case, or -1. */
   find(lowerName: string): i32 {
@@ -47,20 +55,25 @@ export class HeaderMap extends HeaderLookup {
   }
 
   findFrom(lowerName: string, from: i32): i32 {
-    const n = lowerName.length;
-    const np = changetype<usize>(lowerName);
+    const h = stringHash(lowerName);
     for (let i = from; i < this.count; i++) {
-      if (this.keyLen(i) != n) continue;
-      const kp = this.keyPtr(i);
-      let j = 0;
-      for (; j < n; j++) {
-        let c = <u32>load<u8>(kp + <usize>j);
-        if (c >= 65 && c <= 90) c += 32;
-        if (c != <u32>load<u16>(np + (<usize>j << 1))) break;
-      }
-      if (j == n) return i;
+      if (this.hash(i) == h && this.nameEquals(i, lowerName)) return i;
     }
     return -1;
+  }
+
+  /** Whether pair i's name equals `lowerName` (a lowercase name), ignoring ASCII case. */
+  nameEquals(i: i32, lowerName: string): bool {
+    const n = lowerName.length;
+    if (this.keyLen(i) != n) return false;
+    const np = changetype<usize>(lowerName);
+    const kp = this.keyPtr(i);
+    for (let j = 0; j < n; j++) {
+      let c = <u32>load<u8>(kp + <usize>j);
+      if (c >= 65 && c <= 90) c += 32;
+      if (c != <u32>load<u16>(np + (<usize>j << 1))) return false;
+    }
+    return true;
   }
 
   get(lowerName: string): string | null {
@@ -73,7 +86,7 @@ export class HeaderMap extends HeaderLookup {
     return String.UTF8.decodeUnsafe(this.valuePtr(i), <usize>this.valueLen(i));
   }
 
-  /** Whether pairs i and j have the same name, ignoring ASCII case. */
+  /** Whether pairs i and j have the same name, ignoring ASCII case (callers compare hashes first). */
   sameName(i: i32, j: i32): bool {
     const n = this.keyLen(i);
     if (this.keyLen(j) != n) return false;
@@ -89,61 +102,90 @@ export class HeaderMap extends HeaderLookup {
     return true;
   }
 
-  /** Whether pair i's name is one of `lowerNames`. */
-  nameIn(i: i32, lowerNames: Array<string>): bool {
-    for (let m = 0; m < lowerNames.length; m++) {
-      const name = unchecked(lowerNames[m]);
-      if (this.keyLen(i) == name.length && this.findFrom(name, i) == i) return true;
-    }
-    return false;
-  }
-
   /**
    * Writes the real headers as a JSON object: lowercased names, repeated headers joined
-   * with ", ", masked names left out, pseudo headers skipped.
+   * with ", ", masked names left out, pseudo headers skipped; then x-moesif-transaction-id
+   * when `transactionId` is given (added to the request after the map was read).
    */
-  writeJson(out: ByteBuf, masks: Array<string>): void {
+  writeJson(out: ByteBuf, masks: Array<string>, transactionId: string | null = null): void {
     out.byte(0x7b);
     let first = true;
     const count = this.count;
+    // Hashes of the masks, so a pair is compared in full only when its hash matches.
+    maskHashes.length = 0;
+    for (let m = 0; m < masks.length; m++) maskHashes.push(stringHash(unchecked(masks[m])));
     for (let i = 0; i < count; i++) {
       const kl = this.keyLen(i);
       if (kl == 0 || load<u8>(this.keyPtr(i)) == 0x3a) continue; // pseudo header
+      const hi = this.hash(i);
       let seen = false;
       for (let j = 0; j < i; j++) {
-        if (this.sameName(i, j)) {
+        if (this.hash(j) == hi && this.sameName(i, j)) {
           seen = true;
           break;
         }
       }
-      if (seen) continue;
-      if (masks.length > 0 && this.nameIn(i, masks)) continue;
+      if (seen) continue; // written with its first occurrence
+      let masked = false;
+      for (let m = 0; m < maskHashes.length; m++) {
+        if (unchecked(maskHashes[m]) == hi && this.nameEquals(i, unchecked(masks[m]))) {
+          masked = true;
+          break;
+        }
+      }
+      if (masked) continue;
       if (!first) out.byte(0x2c);
       first = false;
       writeJsonLowerAsciiStringBytes(out, this.keyPtr(i), kl);
       out.byte(0x3a);
-      let repeated = false;
+      let next = -1;
       for (let j = i + 1; j < count; j++) {
-        if (this.sameName(i, j)) {
-          repeated = true;
+        if (this.hash(j) == hi && this.sameName(i, j)) {
+          next = j;
           break;
         }
       }
-      if (!repeated) {
+      if (next < 0) {
         writeJsonStringBytes(out, this.valuePtr(i), this.valueLen(i));
         continue;
       }
       joined.clear();
       joined.raw(this.valuePtr(i), this.valueLen(i));
-      for (let j = i + 1; j < count; j++) {
-        if (!this.sameName(i, j)) continue;
+      for (let j = next; j < count; j++) {
+        if (this.hash(j) != hi || !this.sameName(i, j)) continue;
         joined.str(", ");
         joined.raw(this.valuePtr(j), this.valueLen(j));
       }
       writeJsonStringBytes(out, joined.ptr, joined.length);
     }
+    if (transactionId !== null && !masks.includes("x-moesif-transaction-id")) {
+      if (!first) out.byte(0x2c);
+      out.str('"x-moesif-transaction-id":');
+      writeJsonString(out, transactionId);
+    }
     out.byte(0x7d);
   }
 }
 
+const maskHashes = new Array<u32>(8);
+
+/** lowerHash of a lowercase ASCII name held in a string. */
+function stringHash(s: string): u32 {
+  let h: u32 = 2166136261;
+  const p = changetype<usize>(s);
+  for (let k = 0; k < s.length; k++) h = (h ^ <u32>load<u16>(p + (<usize>k << 1))) * 16777619;
+  return h;
+}
+
 const joined = new ByteBuf(256);
+
+/** FNV-1a over the ASCII-lowercased name. */
+function lowerHash(p: usize, n: usize): u32 {
+  let h: u32 = 2166136261;
+  for (let k: usize = 0; k < n; k++) {
+    let c = <u32>load<u8>(p + k);
+    if (c >= 65 && c <= 90) c += 32;
+    h = (h ^ c) * 16777619;
+  }
+  return h;
+}

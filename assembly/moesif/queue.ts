@@ -105,6 +105,10 @@ export class SharedQueue {
   private scratch: ByteBuf = new ByteBuf(256);
   private slotScratch: ByteBuf = new ByteBuf(256);
   private meta: Meta = new Meta();
+  /** The last FREED value read (it only grows, except when the drained queue re-aligns it). */
+  private freedSeen: u64 = 0;
+  /** Bytes added, as of the last tail() read. */
+  private addedSeen: u64 = 0;
   counters: QueueCounters = new QueueCounters();
 
   /**
@@ -151,11 +155,9 @@ export class SharedQueue {
     const kv = this.kv;
     const s = this.scratch;
 
-    // Byte cap: bytes added (TAIL) minus bytes freed (FREED) by acknowledged or dropped batches.
-    s.clear();
-    let freed: u64 = 0;
-    if (kv.get(this.freedKey, s) == KvResult.Ok && s.length >= 24 && load<u32>(s.ptr) == MAGIC) freed = load<u64>(s.ptr, 8);
-
+    // Byte cap: bytes added (TAIL) minus bytes freed (FREED) by finished batches. FREED only
+    // grows, so a cached value can only make the queue look fuller: it is re-read when the
+    // cap seems reached, which saves a host call per event.
     s.clear();
     let tail: u64 = 0;
     let added: u64 = 0;
@@ -167,7 +169,10 @@ export class SharedQueue {
         added = load<u64>(s.ptr, 16);
       }
     }
-    if (added > freed && added - freed + size > this.maxBytes) return this.dropped(Drop.BytesFull);
+    if (added > this.freedSeen && added - this.freedSeen + size > this.maxBytes) {
+      this.readFreed();
+      if (added > this.freedSeen && added - this.freedSeen + size > this.maxBytes) return this.dropped(Drop.BytesFull);
+    }
 
     const seq = this.writeSlot(event, tail);
     if (seq == u64.MAX_VALUE) return false; // counted in writeSlot
@@ -208,6 +213,14 @@ export class SharedQueue {
     }
     this.dropped(Drop.Contention);
     return u64.MAX_VALUE;
+  }
+
+  private readFreed(): void {
+    const s = this.scratch;
+    s.clear();
+    if (this.kv.get(this.freedKey, s) == KvResult.Ok && s.length >= 24 && load<u32>(s.ptr) == MAGIC) {
+      this.freedSeen = load<u64>(s.ptr, 8);
+    }
   }
 
   private isOrphan(seq: u64): bool {
@@ -252,7 +265,11 @@ export class SharedQueue {
   tail(): u64 {
     const s = this.scratch;
     s.clear();
-    if (this.kv.get(this.tailKey, s) == KvResult.Ok && s.length >= 24 && load<u32>(s.ptr) == MAGIC) return load<u64>(s.ptr, 8);
+    this.addedSeen = 0;
+    if (this.kv.get(this.tailKey, s) == KvResult.Ok && s.length >= 24 && load<u32>(s.ptr) == MAGIC) {
+      this.addedSeen = load<u64>(s.ptr, 16);
+      return load<u64>(s.ptr, 8);
+    }
     return 0;
   }
 
@@ -348,7 +365,10 @@ export class SharedQueue {
       return false;
     }
     const waiting = tail - m.head;
-    if (waiting < <u64>batchSize && now - m.lastClaim < <i64>flushIntervalMs) return false;
+    // A partial batch waits for the flush interval, unless the queue is filling up (large
+    // events) and waiting would drop events at the byte cap.
+    const filling = this.addedSeen > this.freedSeen && this.addedSeen - this.freedSeen > this.maxBytes / 4;
+    if (waiting < <u64>batchSize && now - m.lastClaim < <i64>flushIntervalMs && !filling) return false;
     const l = new Lease();
     l.start = m.head;
     l.end = m.head + (waiting < <u64>batchSize ? waiting : <u64>batchSize);
