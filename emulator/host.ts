@@ -272,6 +272,8 @@ class WorkerState {
   instance: WebAssembly.Instance | null = null;
   ex: FilterExports | null = null;
   life = 0;
+  /** A respawned worker is booting: a crash now means the respawn itself failed. */
+  respawning = false;
   trapped = false;
   dead = false;
   ctxCounter = 0;
@@ -638,8 +640,16 @@ export class KongWasmHost {
     w.tokenCounter = 0;
     w.trapped = false;
     if (this.stopped || w.dead) return;
+    if (w.respawning) {
+      // The respawned worker crashed while booting: nginx would loop; the emulator stops here.
+      w.dead = true;
+      this.hostLog(w, "critical", 0, `[emerg] respawned worker #${w.index} crashed again (${reason}); worker marked dead`);
+      return;
+    }
     const life = w.life;
+    w.respawning = true;
     const err = this.boot(w);
+    w.respawning = false;
     if (err && w.life === life) {
       // The respawned worker fails the same way: nginx would loop; the emulator stops here.
       w.dead = true;

@@ -7,8 +7,12 @@ import { join } from "node:path";
 
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
+// A suite that never ends (a leaked handle) must not hang CI: each step has a time limit.
+const STEP_TIMEOUT_MS = 25 * 60 * 1000;
+
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 256 * 1024 * 1024, timeout: STEP_TIMEOUT_MS });
+  if (r.error) console.log(`${cmd} ${args[0] ?? ""}: ${r.error.message}`);
   process.stdout.write(r.stdout ?? "");
   process.stderr.write(r.stderr ?? "");
   return { status: r.status ?? 1, out: stripAnsi((r.stdout ?? "") + (r.stderr ?? "")) };
@@ -59,7 +63,7 @@ mkdirSync(".tmp", { recursive: true });
 const files = process.argv.slice(2).length > 0 ? process.argv.slice(2) : findTests("test");
 const tap = ".tmp/node-tests.tap";
 const node = run("node", [
-  "--import", "tsx", "--test", "--test-force-exit", "--test-concurrency=2",
+  "--import", "tsx", "--test", "--test-concurrency=2",
   "--test-reporter=spec", "--test-reporter-destination=stdout",
   "--test-reporter=tap", `--test-reporter-destination=${tap}`,
   ...files,
