@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import zlib from "node:zlib";
 import { asc } from "../scripts/asc.ts";
+import { xorshift32 } from "../scripts/prng.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WASM = path.join(ROOT, "build/test/zlib-harness.wasm");
@@ -70,21 +71,9 @@ function ourInflate(data: Uint8Array, wrapper: number, max = 1 << 30): { r: numb
   return { r, out: output() };
 }
 
-/** xorshift32, so every run sees the same "random" data. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 function randomBytes(n: number, seed: number): Buffer {
-  const r = rng(seed);
+  const r = xorshift32(seed);
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = r() & 0xff;
   return b;
@@ -92,7 +81,7 @@ function randomBytes(n: number, seed: number): Buffer {
 
 /** Text-like data: words from a small vocabulary with occasional random bytes. */
 function repetitive(n: number, seed: number): Buffer {
-  const r = rng(seed);
+  const r = xorshift32(seed);
   const words = ["GET ", "/v1/orders", "\"status\":", "200", "application/json", "{\"id\":", ",", "\n"];
   const parts: Buffer[] = [];
   let len = 0;
@@ -112,7 +101,7 @@ function moesifBatch(count: number): Buffer {
   const example = JSON.parse(
     readFileSync("/work/shared/reference/moesif-event-example.json", "utf8"),
   )[0];
-  const r = rng(42);
+  const r = xorshift32(42);
   const hex = (n: number) => {
     let s = "";
     while (s.length < n) s += r().toString(16).padStart(8, "0");
@@ -202,7 +191,7 @@ describe("deflate → Node's zlib", () => {
     assert.ok(ourDeflate(random, RAW).length <= random.length + 5 * Math.ceil(random.length / 16384) + 1);
   });
   it("round-trips 200 seeded mixtures of literals, runs, skewed bytes and far copies", () => {
-    const r = rng(77);
+    const r = xorshift32(77);
     for (let i = 0; i < 200; i++) {
       const target = r() % (i % 20 == 0 ? 400000 : 40000);
       const parts: Buffer[] = [];
@@ -348,7 +337,7 @@ describe("Node's zlib → inflate", () => {
 
 describe("fuzz", () => {
   it("2,000 random and mutated streams never trap, never pass the cap, and agree with zlib", () => {
-    const r = rng(20250506);
+    const r = xorshift32(20250506);
     const seeds: Array<[number, Buffer]> = [];
     for (const data of [repetitive(3000, 1), moesifBatch(3), randomBytes(500, 2), Buffer.alloc(20000)]) {
       for (const opts of [{ level: 1 }, { level: 9 }, { strategy: zlib.constants.Z_FIXED }, { level: 0 }]) {

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import * as zlib from "node:zlib";
 import type { ProxyRequest, UpstreamResponse } from "../emulator/index.ts";
 import { FLUSH_MS, dec, enc, filterModule, header, startFilter } from "./helpers/filter.ts";
+import { mulberry32 } from "../scripts/prng.ts";
 
 // zlib returns Buffers; the emulator's types want plain Uint8Arrays.
 const gz = (b: Uint8Array): Uint8Array => new Uint8Array(zlib.gzipSync(b));
@@ -19,17 +20,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20260101);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000);
 const ROUND = 500;
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   /** Random bytes and text made once; big values are slices of them (generation stays cheap). */
@@ -317,7 +307,7 @@ before(async () => {
 });
 
 test(`fuzz: ${REQUESTS} malformed requests (seed ${SEED}) pass, none trap, every one logged exactly once`, async () => {
-  const g = new Gen(prng(SEED));
+  const g = new Gen(mulberry32(SEED));
   const h = await startFilter(
     {
       application_id: "fuzz-app",

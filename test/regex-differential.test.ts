@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { asc } from "../scripts/asc.ts";
+import { mulberry32 } from "../scripts/prng.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const wasmFile = path.join(root, "build/test/regex-harness.wasm");
@@ -70,17 +71,6 @@ function jsRegExp(pattern: string, flags: string): RegExp | null {
   }
 }
 
-// mulberry32: small, seeded, reproducible.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LITERALS = ["a", "b", "c", "A", "B", "k", "1", "2", "/", "-", "_", " ", "é", "É", "\n", "{", "}", "]", ","];
 const ESCAPES = [
@@ -198,7 +188,7 @@ class Generator {
 }
 
 function differential(t: { diagnostic(message: string): void }, name: string, profile: Profile): void {
-  const gen = new Generator(prng(SEED), profile);
+  const gen = new Generator(mulberry32(SEED), profile);
   const counts = {
     pairs: 0, agreeMatch: 0, agreeNoMatch: 0, disagree: 0, exhausted: 0,
     bothRejected: 0, weRejectedOnly: 0, weAcceptedOnly: 0,

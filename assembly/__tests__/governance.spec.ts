@@ -1,14 +1,8 @@
 import { BlockResponse, GovernanceRules, MAX_RULES, govern } from "../moesif/governance";
 import { AppConfig, RequestFacts } from "../moesif/sampling";
 import { MapHeaders } from "./helpers/map_headers";
+import { facts } from "./helpers/facts";
 
-function facts(route: string = "/", verb: string = "GET"): RequestFacts {
-  const f = new RequestFacts();
-  f.route = route;
-  f.verb = verb;
-  f.ipAddress = "10.0.0.1";
-  return f;
-}
 
 function rules(json: string): GovernanceRules {
   const r = GovernanceRules.parse(json);

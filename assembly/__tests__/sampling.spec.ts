@@ -1,13 +1,7 @@
 import { AppConfig, RequestFacts, keep, sampleRate, weightFor } from "../moesif/sampling";
 import { MapHeaders } from "./helpers/map_headers";
+import { facts } from "./helpers/facts";
 
-function facts(route: string = "/", verb: string = "GET"): RequestFacts {
-  const f = new RequestFacts();
-  f.route = route;
-  f.verb = verb;
-  f.ipAddress = "10.0.0.1";
-  return f;
-}
 
 function cfg(json: string): AppConfig {
   const c = AppConfig.parse(json);

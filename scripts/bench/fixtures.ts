@@ -2,23 +2,17 @@
 // (1 KB JSON bodies, 20 request headers, about 11 response headers, a Bearer JWT, 3 masks)
 // and its variants. Everything is deterministic: a seeded generator, no clock.
 import { gzipSync } from "node:zlib";
+import { xorshift32 } from "../prng.ts";
 import type { ProxyRequest, UpstreamResponse } from "../../emulator/index.ts";
 
 export type Pairs = Array<[string, string]>;
 
 const enc = new TextEncoder();
 
-/** xorshift32: the same "random" data on every run. */
+/** Floats in [0, 1): the same "random" data on every run. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 4294967296;
 }
 
 const b64url = (s: string): string => Buffer.from(s).toString("base64url");
