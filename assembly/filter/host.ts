@@ -68,9 +68,6 @@ export function logMessage(level: Level, message: string): void {
   imports.proxy_log(<usize>level, changetype<usize>(buf), buf.byteLength);
 }
 
-export function logBytes(level: Level, b: ByteBuf): void {
-  imports.proxy_log(<usize>level, b.ptr, <usize>b.length);
-}
 
 // ---- time and randomness
 
@@ -99,21 +96,12 @@ export function getHeaderMapPairs(map: MapType): ArrayBuffer | null {
   return takeOut();
 }
 
-export function addHeader(map: MapType, name: string, value: string): Result {
-  const k = String.UTF8.encode(name);
-  const v = String.UTF8.encode(value);
-  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, changetype<usize>(v), v.byteLength);
-}
 
 /** Adds a header from already encoded name and value (no per-call encoding). */
 export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: ArrayBuffer): Result {
   return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, changetype<usize>(value), value.byteLength);
 }
 
-export function replaceHeaderBytes(map: MapType, name: string, value: usize, valueLen: i32): Result {
-  const k = String.UTF8.encode(name);
-  return <Result>imports.proxy_replace_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, value, <usize>valueLen);
-}
 
 // ---- bodies
 
@@ -194,15 +182,6 @@ export function setTickPeriod(ms: u32): Result {
   return <Result>imports.proxy_set_tick_period_milliseconds(ms);
 }
 
-/** The value of one header (first match, case-insensitive), or null when absent. */
-export function getHeaderValue(map: MapType, name: string): string | null {
-  const k = String.UTF8.encode(name);
-  resetOut();
-  if (imports.proxy_get_header_map_value(<i32>map, changetype<usize>(k), k.byteLength, OUT, OUT + 4) != Result.Ok) return null;
-  const buf = takeOut();
-  if (buf === null) return "";
-  return String.UTF8.decode(buf);
-}
 
 /** Serializes header pairs ([name, value, name, value, ...]) in the host's map format. */
 export function serializePairs(pairs: Array<string>): ArrayBuffer {
@@ -246,6 +225,3 @@ export function incrementMetric(id: u32, delta: i64): void {
   imports.proxy_increment_metric(id, delta);
 }
 
-export function recordMetric(id: u32, value: u64): void {
-  imports.proxy_record_metric(id, value);
-}
