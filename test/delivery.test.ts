@@ -302,6 +302,44 @@ describe("delivery", () => {
     assertExactlyOnce(old.collector, 0, 3);
   });
 
+  it("keeps one dispatch at a time until a request shows Kong 3.7+ (parallel dispatches), then many", async () => {
+    const concurrency = async (kongVersion: "3.6" | "3.9") => {
+      const host = new KongWasmHost({
+        module,
+        config: JSON.stringify({ application_id: "parallel", api_endpoint: "http://127.0.0.1:9", batch_size: 10 }),
+        kongVersion,
+      });
+      let now = 0;
+      let max = 0;
+      const events = new Set<string>();
+      host.dispatchHandler = async (req) => {
+        now++;
+        max = Math.max(max, now);
+        await new Promise((r) => setTimeout(r, 5));
+        now--;
+        if (req.method === "POST") for (const e of JSON.parse(new TextDecoder().decode(req.body)) as Array<{ transaction_id: string }>) events.add(e.transaction_id);
+        return { status: req.method === "POST" ? 201 : 200, headers: [], body: new TextEncoder().encode(req.path.endsWith("config") ? "{}" : "[]") };
+      };
+      host.start();
+      await host.advance(300); // config and rules fetched before any request: one at a time
+      const before = max;
+      await send(host, 0, 200);
+      await host.advance(100);
+      await host.settle();
+      await drain(host, 3000);
+      await host.stop();
+      return { before, max, delivered: events.size };
+    };
+    const old = await concurrency("3.6");
+    assert.equal(old.before, 1);
+    assert.equal(old.max, 1, "Kong 3.6: never two dispatches at once");
+    assert.equal(old.delivered, 200);
+    const current = await concurrency("3.9");
+    assert.equal(current.before, 1, "before the first request the version is unknown");
+    assert.ok(current.max > 1, `Kong 3.9: batches in parallel (max ${current.max})`);
+    assert.equal(current.delivered, 200);
+  });
+
   it("compresses batches with enable_compression (zlib deflate)", async () => {
     const s = await setup({ enable_compression: true });
     await send(s.host, 0, 30);

@@ -140,7 +140,7 @@ export class MoesifHttp extends Context {
     const state = this.root.state;
     if (ex === null || state === null) return;
     ex.endMs = host.nowMs();
-    if (state.cfg.enableMetrics && !state.metricsChecked) state.checkMetrics(property("kong.version"));
+    if (!state.versionKnown) state.learnKongVersion(property("kong.version"));
     this.collect(ex, state);
     const facts = fillFacts(state.facts, ex);
     facts.status = ex.status;

@@ -50,8 +50,15 @@ export class Remote {
     this.rulesHeaders = requestHeaders(cfg, "/v1/rules");
   }
 
-  /** Starts the fetches that are due. `batchEtag`/`batchRulesTag`: tags from the last batch response. */
-  tick(now: i64, batchEtag: string, batchRulesTag: string): void {
+  inFlight(): i32 {
+    return (this.pending[Kind.Config].active ? 1 : 0) + (this.pending[Kind.Rules].active ? 1 : 0);
+  }
+
+  /**
+   * Starts the fetches that are due, with at most `allowed` dispatches in flight (this
+   * fetcher's included). `batchEtag`/`batchRulesTag`: tags from the last batch response.
+   */
+  tick(now: i64, batchEtag: string, batchRulesTag: string, allowed: i32): void {
     for (let k = 0; k < 2; k++) {
       const p = this.pending[k];
       if (p.active && now > p.deadline) {
@@ -65,9 +72,9 @@ export class Remote {
       this.etagTriggered = batchEtag;
       configDue = true;
     }
-    if (configDue && !this.pending[Kind.Config].active) this.fetch(Kind.Config, now);
+    if (configDue && !this.pending[Kind.Config].active && this.inFlight() < allowed) this.fetch(Kind.Config, now);
     const rulesDue = !this.rulesFetched || (this.wantedRulesTag.length > 0 && this.wantedRulesTag != this.rulesTag);
-    if (rulesDue && now >= this.nextRulesAt && !this.pending[Kind.Rules].active) this.fetch(Kind.Rules, now);
+    if (rulesDue && now >= this.nextRulesAt && !this.pending[Kind.Rules].active && this.inFlight() < allowed) this.fetch(Kind.Rules, now);
   }
 
   private fetch(kind: Kind, now: i64): void {

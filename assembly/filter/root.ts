@@ -15,6 +15,8 @@ import * as host from "./host";
 
 /** The engine's tick period; work is scheduled by elapsed time on top of it. */
 export const TICK_MS: u32 = 100;
+/** Dispatches in flight per root on Kong 3.7+ (batches plus config/rules fetches). */
+const MAX_DISPATCHES: i32 = 18;
 
 class HostKv extends Kv {
   get(key: ArrayBuffer, out: ByteBuf): i32 { return host.kvGet(key, out); }
@@ -72,8 +74,13 @@ export class FilterState {
   private pool: Array<Exchange> = [];
   private routes: Map<string, RouteMeta> = new Map();
   metrics: Metrics | null = null;
-  /** Whether the Kong version was checked for metrics support (done from a request context). */
-  metricsChecked: bool = false;
+  /** Whether Kong's version was read (from the first request: properties are unsafe in root contexts). */
+  versionKnown: bool = false;
+  /**
+   * Dispatches this root may have in flight. Parallel dispatches exist from Kong 3.7
+   * (ngx_wasm_module 0.3.0): until a request shows a newer Kong, one at a time.
+   */
+  maxDispatches: i32 = 1;
   lastTick: i64 = 0;
   lastDropWarning: i64 = 0;
   droppedAtLastWarning: u64 = 0;
@@ -104,12 +111,15 @@ export class FilterState {
   }
 
   /**
-   * Metrics host calls trap before Kong 3.8, and properties cannot be read in a root
-   * context: so the version is read once from the first request, and metrics defined then.
+   * What depends on Kong's version: parallel dispatches (3.7+) and metrics host calls (3.8+;
+   * they trap before). Read once from the first request, since root contexts cannot read
+   * properties. Kong 3.4/3.5 have no kong.version property: "" counts as old.
    */
-  checkMetrics(kongVersion: string): void {
-    this.metricsChecked = true;
-    if (supportsMetrics(kongVersion)) {
+  learnKongVersion(kongVersion: string): void {
+    this.versionKnown = true;
+    if (atLeast(kongVersion, 3, 7)) this.maxDispatches = MAX_DISPATCHES;
+    if (!this.cfg.enableMetrics) return;
+    if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();
     } else {
       host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
@@ -173,8 +183,9 @@ export class MoesifRoot extends RootContext {
     // After an instance recycle the engine may tick twice per period: skip the extra one.
     if (now - state.lastTick < <i64>(TICK_MS / 2)) return;
     state.lastTick = now;
-    state.sender.tick(now);
-    state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag);
+    // Config and rules first (they steer sampling and blocking), then batches.
+    state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, state.maxDispatches - state.sender.inFlight());
+    state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
     const metrics = state.metrics;
     if (metrics !== null) {
       const q = state.queue.counters;
@@ -233,13 +244,13 @@ export class MoesifRoot extends RootContext {
   }
 }
 
-/** "3.8.0", "3.9.1.0-enterprise" → true; older or unknown → false. */
-export function supportsMetrics(version: string): bool {
+/** Whether a Kong version ("3.8.0", "3.9.1.0-enterprise") is at least major.minor; unknown → false. */
+export function atLeast(version: string, major: i32, minor: i32): bool {
   const parts = version.split(".");
   if (parts.length < 2) return false;
-  const major = I32.parseInt(parts[0]);
-  const minor = I32.parseInt(parts[1]);
-  return major > 3 || (major == 3 && minor >= 8);
+  const ma = I32.parseInt(parts[0]);
+  const mi = I32.parseInt(parts[1]);
+  return ma > major || (ma == major && mi >= minor);
 }
 
 function randomSeed(): u64 {

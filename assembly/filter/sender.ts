@@ -65,24 +65,29 @@ export class Sender {
     return n;
   }
 
-  /** One tick's work: expire silent dispatches, then send what the queue has, within the time budget. */
-  tick(now: i64): void {
+  /**
+   * One tick's work: expire silent dispatches, then send what the queue has, within the
+   * time budget and with at most `allowed` dispatches in flight.
+   */
+  tick(now: i64, allowed: i32): void {
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.active && now > s.deadline) this.settle(s, 0, now);
     }
     const budgetEnd = now + <i64>this.cfg.maxCallbackTimeSpent;
     const hold = this.cfg.sendTimeout + LEASE_MARGIN_MS;
+    let inFlight = this.inFlight();
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.active) continue;
-      if (host.nowMs() > budgetEnd) break;
+      if (inFlight >= allowed || host.nowMs() > budgetEnd) break;
       if (!this.queue.claim(now, this.cfg.batchSize, this.cfg.flushIntervalMs, hold, s.batch)) break;
       if (s.batch.events == 0) {
         this.queue.finish(s.batch); // every slot was evicted: nothing to send
         continue;
       }
       this.send(s, now);
+      if (s.active) inFlight++;
     }
   }
 
