@@ -142,16 +142,19 @@ export class MoesifHttp extends Context {
     ex.endMs = host.nowMs();
     if (!state.versionKnown) state.learnKongVersion(property("kong.version"));
     this.collect(ex, state);
-    const facts = fillFacts(state.facts, ex);
-    facts.status = ex.status;
+    // No config yet (or the collector never answered): keep everything, weight 1.
     const appConfig = state.remote.appConfig;
-    facts.body = appConfig !== null && appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
-    const rate = sampleRate(appConfig, facts);
-    if (!keep(rate, state.random01())) {
-      state.queue.count(Drop.Sampled, 1);
-      return;
+    if (appConfig !== null) {
+      const facts = fillFacts(state.facts, ex);
+      facts.status = ex.status;
+      facts.body = appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
+      const rate = sampleRate(appConfig, facts);
+      if (!keep(rate, state.random01())) {
+        state.queue.count(Drop.Sampled, 1);
+        return;
+      }
+      ex.weight = weightFor(rate);
     }
-    ex.weight = weightFor(rate);
     const buf = state.event;
     buf.clear();
     buf.ensure(SLOT_HEADER);
