@@ -26,6 +26,8 @@ export class MoesifHttp extends Context {
   private capturingResponse: bool = true;
   /** Governance waits for the request body (a rule tests body fields). */
   private governOnBody: bool = false;
+  /** Governance already read the request line and client IP (they do not change later). */
+  private requestRead: bool = false;
   /** The transaction id as bytes for the header calls (request and response). */
   private transactionIdBytes: ArrayBuffer | null = null;
 
@@ -44,8 +46,9 @@ export class MoesifHttp extends Context {
     ex.requestHeaders.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
     if (!state.cfg.disableTransactionId) {
       const incoming = ex.requestHeaders.get(TRANSACTION_HEADER);
-      if (incoming !== null && incoming.trim().length > 0) {
-        ex.transactionId = incoming.trim();
+      const reused = incoming !== null ? incoming.trim() : "";
+      if (reused.length > 0) {
+        ex.transactionId = reused;
       } else {
         ex.transactionId = newUuid();
         if (ex.transactionId.length > 0) {
@@ -86,9 +89,8 @@ export class MoesifHttp extends Context {
    */
   private govern(ex: Exchange, state: FilterState, body: Uint8Array | null): bool {
     const req = ex.requestHeaders;
-    readRequestLine(ex);
-    ex.ipAddress = clientIp(req, "");
-    if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
+    readRequest(ex);
+    this.requestRead = true;
     identify(state.identity, req, null, ex.identity);
     const facts = fillFacts(state.facts, ex);
     facts.body = body;
@@ -177,7 +179,7 @@ export class MoesifHttp extends Context {
     const req = ex.requestHeaders;
     const resp = ex.responseHeaders;
     resp.load(host.getHeaderMapPairs(host.MapType.ResponseHeaders));
-    readRequestLine(ex);
+    if (!this.requestRead) readRequest(ex);
     const status = resp.get(":status");
     ex.status = status !== null ? I32.parseInt(status) : 0;
 
@@ -190,8 +192,6 @@ export class MoesifHttp extends Context {
       }
     }
 
-    ex.ipAddress = clientIp(req, "");
-    if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
     identify(state.identity, req, resp, ex.identity);
     const credential = req.get("x-credential-identifier");
     if (credential !== null && credential.length > 0) ex.sessionToken = credential;
@@ -211,8 +211,8 @@ export class MoesifHttp extends Context {
   }
 }
 
-/** Method, path, scheme and host from the request header map. */
-function readRequestLine(ex: Exchange): void {
+/** Method, path, scheme, host and client IP from the request header map. */
+function readRequest(ex: Exchange): void {
   const req = ex.requestHeaders;
   const method = req.get(":method");
   if (method !== null) ex.method = method;
@@ -224,6 +224,8 @@ function readRequestLine(ex: Exchange): void {
   let hostHeader = req.get("host");
   if (hostHeader === null) hostHeader = req.get(":authority");
   ex.host = hostHeader !== null ? hostHeader : "";
+  ex.ipAddress = clientIp(req, "");
+  if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
 }
 
 function fillFacts(facts: RequestFacts, ex: Exchange): RequestFacts {

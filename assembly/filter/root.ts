@@ -5,18 +5,18 @@ import { ByteBuf } from "../lib/bytes";
 import { Config, parseConfig } from "../moesif/config";
 import { Exchange } from "../moesif/event";
 import { IdentityConfig } from "../moesif/identity";
-import { DROP_NAMES, Drop, Kv, SharedQueue } from "../moesif/queue";
+import { Kv, SharedQueue } from "../moesif/queue";
 import { BlockResponse } from "../moesif/governance";
 import { RequestFacts } from "../moesif/rules";
 import { MoesifHttp } from "./http";
 import { Remote } from "./remote";
-import { Sender } from "./sender";
+import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
 
 /** The engine's tick period; work is scheduled by elapsed time on top of it. */
 export const TICK_MS: u32 = 100;
-/** Dispatches in flight per root on Kong 3.7+ (batches plus config/rules fetches). */
-const MAX_DISPATCHES: i32 = 18;
+/** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
+const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
 
 class HostKv extends Kv {
   get(key: ArrayBuffer, out: ByteBuf): i32 { return host.kvGet(key, out); }
@@ -189,9 +189,7 @@ export class MoesifRoot extends RootContext {
     const metrics = state.metrics;
     if (metrics !== null) {
       const q = state.queue.counters;
-      let dropped: u64 = 0;
-      for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) dropped += q.dropped[i];
-      metrics.update([q.enqueued, state.sender.counters.eventsSent, dropped, state.sender.counters.batchesRetried]);
+      metrics.update([q.enqueued, state.sender.counters.eventsSent, q.lost(), state.sender.counters.batchesRetried]);
     }
     this.warnAboutDrops(state, now);
     this.summary(state, now);
@@ -201,15 +199,10 @@ export class MoesifRoot extends RootContext {
   private warnAboutDrops(state: FilterState, now: i64): void {
     if (now - state.lastDropWarning < 60000) return;
     const q = state.queue.counters;
-    let lost: u64 = 0;
-    for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) lost += q.dropped[i];
+    const lost = q.lost();
     if (lost == state.droppedAtLastWarning) return;
-    let detail = "";
-    for (let i = 0; i < Drop.COUNT; i++) {
-      if (i != Drop.Sampled && q.dropped[i] > 0) detail += (detail.length > 0 ? ", " : "") + DROP_NAMES[i] + " " + q.dropped[i].toString();
-    }
     host.logMessage(host.Level.Warn, "moesif: " + (lost - state.droppedAtLastWarning).toString() +
-      " events dropped since the last warning (this worker, total: " + detail + "); see queue_max_bytes, event_queue_size and the collector");
+      " events dropped since the last warning (this worker, total: " + q.describe(false) + "); see queue_max_bytes, event_queue_size and the collector");
     state.lastDropWarning = now;
     state.droppedAtLastWarning = lost;
   }
@@ -234,12 +227,10 @@ export class MoesifRoot extends RootContext {
     const c = state.sender.counters;
     let line = "moesif: summary: queued " + q.enqueued.toString() + ", sent " + c.eventsSent.toString() +
       " in " + c.batchesSent.toString() + " batches, retried batches " + c.batchesRetried.toString();
-    let dropped = "";
-    for (let i = 0; i < Drop.COUNT; i++) {
-      if (q.dropped[i] > 0) dropped += (dropped.length > 0 ? ", " : "") + DROP_NAMES[i] + " " + q.dropped[i].toString();
-    }
+    const dropped = q.describe(true);
     line += dropped.length > 0 ? ", dropped: " + dropped : ", dropped 0";
-    line += "; backlog " + state.queue.backlog().toString() + " events (this worker since start)";
+    // The counts are this worker's since it started; the backlog is the shared queue's.
+    line += " (this worker); backlog " + state.queue.backlog().toString() + " events (all workers)";
     host.logMessage(host.Level.Info, line);
   }
 }

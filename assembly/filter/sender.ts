@@ -11,7 +11,7 @@ import { HeaderMap } from "../moesif/headermap";
 import * as host from "./host";
 
 /** Batches one worker keeps in flight at once (16 batches per 100 ms tick: ≥ 20,000 events/s at the default batch size). */
-const MAX_IN_FLIGHT: i32 = 16;
+export const MAX_IN_FLIGHT: i32 = 16;
 /** How long past the dispatch timeout a lease is held before another worker may take it. */
 const LEASE_MARGIN_MS: i32 = 5000;
 
@@ -27,7 +27,6 @@ export class SenderCounters {
   batchesSent: u64 = 0;
   eventsSent: u64 = 0;
   batchesRetried: u64 = 0;
-  batchesFailed: u64 = 0;
 }
 
 export class Sender {
@@ -139,6 +138,8 @@ export class Sender {
   private settle(s: InFlight, status: i32, now: i64): void {
     s.active = false;
     const b = s.batch;
+    // A batch of large events must not keep its buffer in this slot for the worker's life.
+    if (b.body.capacity > (1 << 20)) b.body.shrinkTo(1 << 16);
     const outcome = classify(status);
     if (outcome == Outcome.Sent) {
       if (this.queue.finish(b)) {
@@ -152,7 +153,6 @@ export class Sender {
         " events with HTTP " + status.toString() + "; dropped (check application_id and api_endpoint)");
       if (this.queue.finish(b)) {
         this.queue.count(Drop.Rejected, <u64>b.events);
-        this.counters.batchesFailed++;
       }
       return;
     }
@@ -172,7 +172,6 @@ export class Sender {
       " events after retrying for " + (now - b.firstAttempt).toString() + " ms (last HTTP status " + status.toString() + ")");
     if (this.queue.finish(b)) {
       this.queue.count(Drop.RetryExhausted, <u64>b.events);
-      this.counters.batchesFailed++;
     }
   }
 }

@@ -93,6 +93,23 @@ export class Batch {
 export class QueueCounters {
   enqueued: u64 = 0;
   dropped: StaticArray<u64> = new StaticArray<u64>(Drop.COUNT);
+
+  /** Events lost for any reason (sampled-out events are not losses). */
+  lost(): u64 {
+    let n: u64 = 0;
+    for (let i = 0; i < Drop.COUNT; i++) if (i != Drop.Sampled) n += this.dropped[i];
+    return n;
+  }
+
+  /** "reason n, reason n" for the non-zero counts (for log lines, not the hot path). */
+  describe(withSampled: bool): string {
+    let out = "";
+    for (let i = 0; i < Drop.COUNT; i++) {
+      if (this.dropped[i] == 0 || (!withSampled && i == Drop.Sampled)) continue;
+      out += (out.length > 0 ? ", " : "") + DROP_NAMES[i] + " " + this.dropped[i].toString();
+    }
+    return out;
+  }
 }
 
 export class SharedQueue {
