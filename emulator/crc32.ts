@@ -13,8 +13,15 @@ const TABLE = (() => {
 const enc = new TextEncoder();
 
 export function crc32(data: Uint8Array | string): number {
-  const bytes = typeof data === "string" ? enc.encode(data) : data;
   let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  if (typeof data === "string") {
+    // Keys are ASCII: hash the char codes without encoding (TextEncoder allocates per call).
+    let ascii = true;
+    for (let i = 0; i < data.length && ascii; i++) ascii = data.charCodeAt(i) < 0x80;
+    if (!ascii) return crc32(enc.encode(data));
+    for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data.charCodeAt(i)) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  }
+  for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

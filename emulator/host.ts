@@ -7,7 +7,7 @@ import { ENV_FUNCS, WASI_FUNCS, Result, BufferType, MapType, atLeast } from "./a
 import { RealClock, VirtualClock, type Clock, type Timer } from "./clock.js";
 import { crc32 } from "./crc32.js";
 import { DispatchError, HostTrap, WasiExit, WorkerCrash } from "./errors.js";
-import { findHeader, marshal, removeHeader, setHeader, unmarshal, type Pairs } from "./headers.js";
+import { findHeader, marshalInto, marshalSize, removeHeader, setHeader, unmarshal, type Pairs } from "./headers.js";
 import { SharedKV } from "./kv.js";
 import { requestProperty, rootProperty, type PropEnv, type PropRequest } from "./properties.js";
 import { encodeModule } from "./wasm-binary.js";
@@ -287,8 +287,35 @@ class WorkerState {
 
   constructor(readonly index: number) {}
 
+  private viewOf: ArrayBuffer | null = null;
+  private u8: Uint8Array = EMPTY;
+  private buf: Buffer = Buffer.alloc(0);
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+
+  /** Views of linear memory, made again only when it grew (a grown memory has a new buffer). */
+  private refresh(): void {
+    const b = this.ex!.memory.buffer;
+    if (b === this.viewOf) return;
+    this.viewOf = b;
+    this.u8 = new Uint8Array(b);
+    this.buf = Buffer.from(b);
+    this.dv = new DataView(b);
+  }
+
   get mem(): Uint8Array {
-    return new Uint8Array(this.ex!.memory.buffer);
+    this.refresh();
+    return this.u8;
+  }
+
+  /** The same memory as a Buffer, for writing strings in place. */
+  get memBuf(): Buffer {
+    this.refresh();
+    return this.buf;
+  }
+
+  get memView(): DataView {
+    this.refresh();
+    return this.dv;
   }
 }
 
@@ -1353,6 +1380,17 @@ export class KongWasmHost {
       if (ptr + len > memSize()) throw bad("invalid slice pointer passed to host function");
       return w.mem.slice(ptr, ptr + len);
     };
+    /** Like slice, without the copy: only for data used before the call returns or mallocs. */
+    const view = (ptr: number, len: number): Uint8Array | null => {
+      ptr >>>= 0;
+      len >>>= 0;
+      if (ptr === 0) {
+        if (len !== 0) throw bad("invalid slice pointer passed to host function");
+        return null;
+      }
+      if (ptr + len > memSize()) throw bad("invalid slice pointer passed to host function");
+      return w.mem.subarray(ptr, ptr + len);
+    };
     const out = (ptr: number, align = 4, size = 4): number => {
       ptr >>>= 0;
       if (ptr === 0 || ptr + size > memSize() || ptr % align !== 0) {
@@ -1360,7 +1398,7 @@ export class KongWasmHost {
       }
       return ptr;
     };
-    const u32 = (ptr: number, v: number): void => new DataView(w.ex!.memory.buffer).setUint32(ptr, v >>> 0, true);
+    const u32 = (ptr: number, v: number): void => w.memView.setUint32(ptr, v >>> 0, true);
     /** Copy into a fresh malloc'd buffer; returns the pointer or a result code. */
     const give = (data: Uint8Array): number | { rc: number } => {
       const p = w.ex!.malloc(data.length) >>> 0;
@@ -1380,6 +1418,20 @@ export class KongWasmHost {
       return Result.Ok;
     };
     const text = (b: Uint8Array | null): string => (b ? dec.decode(b) : "");
+    /** Copies a string's UTF-8 bytes into a fresh malloc'd buffer (no intermediate array). */
+    const giveTextOut = (s: string, ptrPtr: number, lenPtr: number): number => {
+      const n = Buffer.byteLength(s);
+      const p = w.ex!.malloc(n) >>> 0;
+      if (p === 0) {
+        this.hostLog(w, "critical", frame().ctx?.id ?? 0, `[proxy-wasm] proxy_wasm_alloc(${n}) failed`);
+        return Result.InternalFailure;
+      }
+      if (p + n > memSize()) return Result.InvalidMemoryAccess;
+      w.memBuf.write(s, p, n, "utf8");
+      u32(ptrPtr, p);
+      u32(lenPtr, n);
+      return Result.Ok;
+    };
     const ctxId = (): number => frame().ctx?.id ?? 0;
     const requestCtx = (what: string): HttpCtx => {
       const c = frame().ctx;
@@ -1487,7 +1539,7 @@ export class KongWasmHost {
       proxy_get_current_time_nanoseconds: (ptr) => {
         const p = ptr >>> 0;
         if (p === 0 || p + 8 > memSize()) throw bad("invalid slice pointer passed to host function");
-        new DataView(w.ex!.memory.buffer).setBigUint64(p, BigInt(Math.floor(this.clock.now())) * 1_000_000n, true);
+        w.memView.setBigUint64(p, BigInt(Math.floor(this.clock.now())) * 1_000_000n, true);
         return Result.Ok;
       },
       proxy_set_effective_context: () => Result.Ok,
@@ -1594,7 +1646,18 @@ export class KongWasmHost {
           shown = pairs.slice(0, MAX_MAP_PAIRS);
           this.hostLog(w, "warn", ctxId(), `[proxy-wasm] marshalled map truncated to ${MAX_MAP_PAIRS} elements`);
         }
-        return giveOut(marshal(shown), pp, lp);
+        // Like the engine: sized, malloc'd in the filter's memory and written in place.
+        const size = marshalSize(shown);
+        const p = w.ex!.malloc(size) >>> 0;
+        if (p === 0) {
+          this.hostLog(w, "critical", ctxId(), `[proxy-wasm] proxy_wasm_alloc(${size}) failed`);
+          return Result.InternalFailure;
+        }
+        if (p + size > memSize()) return Result.InvalidMemoryAccess;
+        marshalInto(shown, w.memBuf, p);
+        u32(pp, p);
+        u32(lp, size);
+        return Result.Ok;
       },
       proxy_get_header_map_value: (type, kptr, klen, ptrPtr, lenPtr) => {
         const key = text(slice(kptr, klen));
@@ -1604,7 +1667,7 @@ export class KongWasmHost {
         if (!pairs) return Result.NotFound;
         const v = findHeader(pairs, key);
         if (v === undefined) return Result.NotFound;
-        return giveOut(enc.encode(v), pp, lp);
+        return giveTextOut(v, pp, lp);
       },
       proxy_set_header_map_pairs: (type, ptr, len) => {
         const pairs = unmarshal(slice(ptr, len) ?? EMPTY);
@@ -1618,8 +1681,8 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_add_header_map_value: (type, kptr, klen, vptr, vlen) => {
-        const k = text(slice(kptr, klen));
-        const v = text(slice(vptr, vlen));
+        const k = text(view(kptr, klen));
+        const v = text(view(vptr, vlen));
         const c = checkSet(type);
         if (typeof c === "number") return c;
         applyOp(c, type, "add", k, v);
@@ -1641,7 +1704,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_property: (pptr, plen, ptrPtr, lenPtr) => {
-        const path = propertyPath(text(slice(pptr, plen)));
+        const path = propertyPath(text(view(pptr, plen)));
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const f = frame();
@@ -1655,7 +1718,7 @@ export class KongWasmHost {
           case "crash":
             throw new WorkerCrash(r.reason);
           default:
-            return giveOut(enc.encode(r.value), pp, lp);
+            return giveTextOut(r.value, pp, lp);
         }
       },
       proxy_set_property: (pptr, plen, vptr, vlen) => {
@@ -1728,7 +1791,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_shared_data: (kptr, klen, ptrPtr, lenPtr, casPtr) => {
-        const key = text(slice(kptr, klen));
+        const key = text(view(kptr, klen));
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const cp = out(casPtr);
@@ -1745,8 +1808,9 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_set_shared_data: (kptr, klen, vptr, vlen, cas) => {
-        const key = text(slice(kptr, klen));
-        const value = slice(vptr, vlen);
+        const key = text(view(kptr, klen));
+        // The zone copies the value into its own storage before returning.
+        const value = view(vptr, vlen);
         const zone = this.kv.resolve(key);
         if (zone === "queue") throw bad("attempt to set key/value in a queue");
         if (!zone) throw bad("failed setting value to shm (could not resolve namespace)");
@@ -1883,8 +1947,8 @@ export class KongWasmHost {
         throw new WasiExit(code);
       }) as never,
       random_get: ((ptr: number, len: number) => {
-        const b = slice(ptr, len);
-        if (b) w.mem.set(randomFillSync(new Uint8Array(b.length)), ptr >>> 0);
+        const b = view(ptr, len);
+        if (b) randomFillSync(b);
         return 0;
       }) as never,
       sched_yield: () => 0,

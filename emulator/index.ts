@@ -4,6 +4,6 @@ export { KongWasmHost } from "./host.js";
 export { SharedKV, KvZone, SharedQueue, entryCost, KV_ENTRY_OVERHEAD, KV_RESERVED_PAGES } from "./kv.js";
 export { DispatchError, HostTrap, WorkerCrash, WasiExit } from "./errors.js";
 export { crc32 } from "./crc32.js";
-export { marshal, unmarshal } from "./headers.js";
+export { marshalInto, marshalSize, unmarshal } from "./headers.js";
 export { encodeModule, type ModuleSpec } from "./wasm-binary.js";
 export { ENV_FUNCS, WASI_FUNCS } from "./abi.js";

@@ -12,10 +12,16 @@ export const KV_RESERVED_PAGES = 2;
 
 interface Entry {
   key: string;
+  /** The stored bytes: a view of `block`. */
   value: Uint8Array;
+  /** Storage of the size class `cost`, recycled when the entry goes (like slab chunks). */
+  block: Uint8Array;
   cas: number;
   cost: number;
 }
+
+/** Freed blocks kept per size class, at most this many bytes per class. */
+const POOL_BYTES_PER_CLASS = 4 << 20;
 
 export type KvSetResult = "ok" | "cas_mismatch" | "no_memory";
 
@@ -33,6 +39,12 @@ export class KvZone {
   private readonly map = new Map<number, Entry>();
   private used = 0;
   readonly capacity: number;
+  /**
+   * Freed blocks by size class. Allocating a typed array per write costs microseconds in
+   * Node, far more than the engine's slab allocation; recycling keeps the emulator's share
+   * of a shared-data write close to a copy.
+   */
+  private readonly pool = new Map<number, Uint8Array[]>();
 
   constructor(
     readonly name: string,
@@ -48,6 +60,7 @@ export class KvZone {
     this.capacity = size - KV_RESERVED_PAGES * PAGE;
   }
 
+  /** The stored bytes are a view, valid until the entry is next written or removed. */
   get(key: string, touch = true): { value: Uint8Array; cas: number } | null {
     const id = crc32(key);
     const e = this.map.get(id);
@@ -68,6 +81,7 @@ export class KvZone {
       if (!cur) return "cas_mismatch";
       this.map.delete(id);
       this.used -= cur.cost;
+      this.recycle(cur);
       return "ok";
     }
     const storedKey = cur ? cur.key : key;
@@ -79,10 +93,24 @@ export class KvZone {
     if (cur) {
       this.map.delete(id);
       this.used -= cur.cost;
+      this.recycle(cur);
     }
-    this.map.set(id, { key: storedKey, value: value.slice(), cas: cur ? cur.cas + 1 : 1, cost });
+    const block = this.block(cost);
+    block.set(value);
+    this.map.set(id, { key: storedKey, value: block.subarray(0, value.length), block, cas: cur ? cur.cas + 1 : 1, cost });
     this.used += cost;
     return "ok";
+  }
+
+  private block(cost: number): Uint8Array {
+    const free = this.pool.get(cost);
+    return free !== undefined && free.length > 0 ? free.pop()! : new Uint8Array(cost);
+  }
+
+  private recycle(e: Entry): void {
+    let free = this.pool.get(e.cost);
+    if (free === undefined) this.pool.set(e.cost, (free = []));
+    if ((free.length + 1) * e.cost <= POOL_BYTES_PER_CLASS) free.push(e.block);
   }
 
   /** Evict least-recently-used entries (SLRU: same size class, then larger, then smaller). */
@@ -97,13 +125,15 @@ export class KvZone {
         if (id === keep || !pick(e)) continue;
         this.map.delete(id);
         this.used -= e.cost;
+        this.recycle(e);
       }
     }
     return this.used - freed + cost <= this.capacity;
   }
 
+  /** Copies: stored blocks are reused once their entry goes. */
   entries(): Array<{ key: string; value: Uint8Array; cas: number }> {
-    return [...this.map.values()].map((e) => ({ key: e.key, value: e.value, cas: e.cas }));
+    return [...this.map.values()].map((e) => ({ key: e.key, value: e.value.slice(), cas: e.cas }));
   }
 
   bytesUsed(): number {
@@ -112,6 +142,7 @@ export class KvZone {
 
   clear(): void {
     this.map.clear();
+    this.pool.clear();
     this.used = 0;
   }
 }
@@ -188,8 +219,10 @@ export class SharedKV {
     return z;
   }
 
+  /** A copy of the value (stored blocks are reused once their entry goes). */
   get(key: string): { value: Uint8Array; cas: number } | null {
-    return this.zoneFor(key).get(key, false);
+    const e = this.zoneFor(key).get(key, false);
+    return e ? { value: e.value.slice(), cas: e.cas } : null;
   }
 
   /** Unconditional write (bumps the cas like any write). */

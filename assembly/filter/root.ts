@@ -128,13 +128,13 @@ export class FilterState {
 
   /** Cached metadata of a route, or null when it must be (re)read. */
   routeMeta(routeId: string, now: i64): RouteMeta | null {
-    if (routeId.length == 0 || !this.routes.has(routeId)) return null;
+    // No route id (standalone nginx, or a Kong without the property) is cached like any other.
+    if (!this.routes.has(routeId)) return null;
     const m = this.routes.get(routeId);
     return now - m.readAt < ROUTE_META_TTL_MS ? m : null;
   }
 
   rememberRoute(routeId: string, meta: RouteMeta): void {
-    if (routeId.length == 0) return;
     if (this.routes.size >= ROUTE_META_MAX && !this.routes.has(routeId)) this.routes.clear();
     this.routes.set(routeId, meta);
   }

@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { KongWasmHost, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
-import { benchConfig } from "./fixtures.ts";
+import { benchConfig, KONG_ROUTE } from "./fixtures.ts";
 import { loadModule, TICK_MS } from "./subject.ts";
 
 export interface DeliveryResult {
@@ -71,6 +71,7 @@ function newHost(wasm: string, port: number, events: number): KongWasmHost {
     module: loadModule(wasm),
     config: benchConfig(`http://127.0.0.1:${port}`, { queue_max_bytes: Math.min(bytes, 1 << 30), event_queue_size: events * 2 }),
     workers: 1,
+    properties: KONG_ROUTE,
     kv: { size: Math.min(bytes, 1 << 30) * 2, eviction: "slru" },
   });
   host.start();

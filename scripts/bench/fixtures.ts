@@ -15,6 +15,14 @@ export function rng(seed: number): () => number {
   return () => next() / 4294967296;
 }
 
+/** The Kong route and service every benchmark request goes through (request properties). */
+export const KONG_ROUTE: Record<string, string> = {
+  "kong.route_id": "8d0c2b1e-6a4f-4c55-9a7e-3f1b2c4d5e6f",
+  "kong.service_id": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b",
+  "kong.route_name": "orders",
+  "kong.service_name": "orders-api",
+};
+
 const b64url = (s: string): string => Buffer.from(s).toString("base64url");
 
 /** An unsigned HS256-shaped JWT carrying `sub` and an `org` claim. */

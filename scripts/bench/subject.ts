@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { KongWasmHost, type DispatchRequest, type DispatchResponse, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.ts";
-import { APP_CONFIG } from "./fixtures.ts";
+import { APP_CONFIG, KONG_ROUTE } from "./fixtures.ts";
 
 /** The exports a proxied request runs through (HTTP contexts only; the root is created at start). */
 export const REQUEST_EXPORTS = [
@@ -64,7 +64,7 @@ export class Subject {
   parse = true;
 
   constructor(readonly name: string, wasm: string, config: string) {
-    this.host = new KongWasmHost({ module: loadModule(wasm), config, workers: 1 });
+    this.host = new KongWasmHost({ module: loadModule(wasm), config, workers: 1, properties: KONG_ROUTE });
     this.host.dispatchHandler = (req) => this.answer(req);
     this.host.start();
   }
