@@ -1,5 +1,21 @@
 import { ByteBuf } from "../lib/bytes";
-import { decodeBase64, decodeBase64Bytes, encodeBase64 } from "../lib/base64";
+import { decodeBase64BytesInto, decodeBase64Into, encodeBase64 } from "../lib/base64";
+
+function bytesOf(out: ByteBuf): Uint8Array {
+  const b = new Uint8Array(out.length);
+  memory.copy(b.dataStart, out.ptr, <usize>out.length);
+  return b;
+}
+
+function decodeBase64(s: string): Uint8Array | null {
+  const out = new ByteBuf(0);
+  return decodeBase64Into(s, 0, s.length, out) ? bytesOf(out) : null;
+}
+
+function decodeBase64Bytes(src: usize, len: i32): Uint8Array | null {
+  const out = new ByteBuf(0);
+  return decodeBase64BytesInto(src, len, out) ? bytesOf(out) : null;
+}
 
 function enc(s: string): string {
   const b = String.UTF8.encode(s);
@@ -70,6 +86,16 @@ describe("decodeBase64", () => {
       expect(decodeBase64(bad[i])).toBeNull(bad[i]);
       expect(decBytes(bad[i])).toBeNull(bad[i]);
     }
+  });
+  it("appends a range of a string, and leaves the output as it was on bad input", () => {
+    const out = new ByteBuf(1);
+    out.str("x:");
+    expect(decodeBase64Into("Bearer Zm9vYmFy.rest", 7, 15, out)).toBe(true);
+    expect(out.toString()).toBe("x:foobar");
+    expect(decodeBase64Into("Zm9v!", 0, 5, out)).toBe(false);
+    expect(decodeBase64Into("Zm9v", 2, 1, out)).toBe(false);
+    expect(decodeBase64Into("Zm9v", 0, 9, out)).toBe(false);
+    expect(out.toString()).toBe("x:foobar");
   });
   it("round-trips every byte value and length", () => {
     for (let n = 0; n < 70; n++) {

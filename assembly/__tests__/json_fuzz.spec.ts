@@ -1,9 +1,9 @@
 // Pseudo-random inputs through the JSON code: nothing may trap, the validator, the copier
-// and the DOM parser must agree, and a successful copy is the trimmed input (no masks) or
+// the DOM parser and the in-place member reader must agree, and a successful copy is the trimmed input (no masks) or
 // valid JSON without any masked key (masks).
 import { ByteBuf } from "../lib/bytes";
 import { copyJsonMasked, isValidJson } from "../lib/json";
-import { JsonValue, parseJsonBytes } from "../lib/json_value";
+import { JsonValue, memberText, parseJsonBytes } from "../lib/json_value";
 
 let seed: u32 = 0x9e3779b9;
 function next(): u32 {
@@ -22,6 +22,7 @@ const SEEDS: Array<string> = [
   '"a string with \\"escapes\\" and é€𝄞"',
 ];
 const MASKS: Array<string> = ["p", "q"];
+const MEMBER_KEYS: Array<string> = ["p", "a", "c", "d", "é"];
 
 function randomInput(): Uint8Array {
   const r = next();
@@ -117,6 +118,14 @@ describe("JSON fuzz", () => {
         iter,
         "copy differs from trimmed input",
       );
+      // The in-place member reader gives what the DOM gives.
+      for (let k = 0; k < MEMBER_KEYS.length; k++) {
+        const key = MEMBER_KEYS[k];
+        const member = parsed!.isObject() ? parsed!.get(key) : null;
+        const want = member !== null ? member.toText() : null;
+        const got = memberText(b.dataStart, b.length, key);
+        check(want === null ? got === null : got !== null && got == want, iter, "memberText differs from the DOM for " + key);
+      }
       const m = parseJsonBytes(masked.ptr + 1, masked.length - 1, 128);
       check(m !== null && !hasKey(m, MASKS), iter, "masked output invalid or still has a masked key");
     }

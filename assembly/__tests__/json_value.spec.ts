@@ -1,4 +1,4 @@
-import { JsonType, JsonValue, parseJson, parseJsonBytes } from "../lib/json_value";
+import { JsonType, JsonValue, memberText, parseJson, parseJsonBytes } from "../lib/json_value";
 
 function text(v: JsonValue | null): string | null {
   return v === null ? null : v.toText();
@@ -99,5 +99,41 @@ describe("parseJson", () => {
     bad[2] = 0x22;
     expect(parseJsonBytes(bad.dataStart, 3)).toBeNull();
     expect(parseJsonBytes(bad.dataStart, 0)).toBeNull();
+  });
+});
+
+function member(doc: string, key: string): string | null {
+  const b = String.UTF8.encode(doc);
+  return memberText(changetype<usize>(b), b.byteLength, key);
+}
+
+describe("memberText (claims read in place)", () => {
+  it("reads scalars as the DOM's toText does", () => {
+    const doc = '{ "sub" : "user-1", "n": -12.50e1, "big": 12345678901234567890, "t": true, "f": false, "z": null, "o": {"sub": 1}, "a": [1] }';
+    expect(member(doc, "sub")).toBe("user-1");
+    expect(member(doc, "n")).toBe("-12.50e1");
+    expect(member(doc, "big")).toBe("12345678901234567890");
+    expect(member(doc, "t")).toBe("true");
+    expect(member(doc, "f")).toBe("false");
+    expect(member(doc, "z")).toBeNull();
+    expect(member(doc, "o")).toBeNull();
+    expect(member(doc, "a")).toBeNull();
+    expect(member(doc, "missing")).toBeNull();
+  });
+  it("skips nested values with brackets and quotes inside strings", () => {
+    const doc = '{"x": {"y": "}]\\\"{", "z": [[{}], "]"]}, "s": [ "a", {"sub": "no"} ], "sub": "yes"}';
+    expect(member(doc, "sub")).toBe("yes");
+  });
+  it("takes the first of duplicate keys, and unescapes keys and values", () => {
+    expect(member('{"k": "first", "k": "second"}', "k")).toBe("first");
+    expect(member('{"\\\\u0073ub": "escaped key"}', "sub")).toBeNull();
+    expect(member('{"\\u0073ub": "escaped key"}', "sub")).toBe("escaped key");
+    expect(member('{"org": "caf\\u00e9 \\"q\\" \\ud834\\udd1e"}', "org")).toBe("café \"q\" 𝄞");
+    expect(member('{"é": "non-ascii key"}', "é")).toBe("non-ascii key");
+  });
+  it("finds nothing in documents that are not objects", () => {
+    expect(member('["sub"]', "sub")).toBeNull();
+    expect(member('"sub"', "sub")).toBeNull();
+    expect(member("{}", "sub")).toBeNull();
   });
 });

@@ -80,8 +80,11 @@ function dec(c: u32): u32 {
   return c < 0x80 ? <u32>load<u8>(DEC + <usize>c) : 0xff;
 }
 
-/** Decodes `len` characters at `ptr` (bytes, or UTF-16 units when `wide`). */
-function decode(ptr: usize, len: i32, wide: bool): Uint8Array | null {
+/**
+ * Appends the decoding of `len` characters at `ptr` (bytes, or UTF-16 units when `wide`)
+ * to `out`; false (and `out` as it was) when it is not base64.
+ */
+function decodeInto(ptr: usize, len: i32, wide: bool, out: ByteBuf): bool {
   let start = 0;
   let end = len;
   while (start < end && isSpace(charAt(ptr, start, wide))) start++;
@@ -92,9 +95,10 @@ function decode(ptr: usize, len: i32, wide: bool): Uint8Array | null {
     pad++;
   }
   const n = end - start;
-  if (pad > 2 || (n & 3) == 1 || (pad > 0 && ((n + pad) & 3) != 0)) return null;
-  const out = new Uint8Array((n * 3) >> 2);
-  let w = out.dataStart;
+  if (pad > 2 || (n & 3) == 1 || (pad > 0 && ((n + pad) & 3) != 0)) return false;
+  const size = (n * 3) >> 2;
+  out.ensure(size);
+  let w = out.ptr + <usize>out.length;
   let i = start;
   const whole = start + (n & ~3);
   while (i < whole) {
@@ -102,7 +106,7 @@ function decode(ptr: usize, len: i32, wide: bool): Uint8Array | null {
     const b = dec(charAt(ptr, i + 1, wide));
     const c = dec(charAt(ptr, i + 2, wide));
     const d = dec(charAt(ptr, i + 3, wide));
-    if ((a | b | c | d) & 0x80) return null;
+    if ((a | b | c | d) & 0x80) return false;
     const t = (a << 18) | (b << 12) | (c << 6) | d;
     store<u8>(w, <u8>(t >> 16));
     store<u8>(w + 1, <u8>(t >> 8));
@@ -115,23 +119,25 @@ function decode(ptr: usize, len: i32, wide: bool): Uint8Array | null {
     const a = dec(charAt(ptr, i, wide));
     const b = dec(charAt(ptr, i + 1, wide));
     const c = rem == 3 ? dec(charAt(ptr, i + 2, wide)) : 0;
-    if ((a | b | c) & 0x80) return null;
+    if ((a | b | c) & 0x80) return false;
     const t = (a << 18) | (b << 12) | (c << 6);
     store<u8>(w, <u8>(t >> 16));
     if (rem == 3) store<u8>(w + 1, <u8>(t >> 8));
   }
-  return out;
+  out.length += size;
+  return true;
 }
 
 /**
- * Decodes base64 in the standard or url-safe alphabet, padded or not, ignoring
- * surrounding whitespace. Null on any other character or a length that cannot be base64.
+ * Appends the decoding of s[start, end) to `out`: the standard or url-safe alphabet, padded
+ * or not, surrounding whitespace ignored. False (and `out` unchanged) on any other character
+ * or a length that cannot be base64. No substring, no array.
  */
-export function decodeBase64(s: string): Uint8Array | null {
-  return decode(changetype<usize>(s), s.length, true);
+export function decodeBase64Into(s: string, start: i32, end: i32, out: ByteBuf): bool {
+  return start >= 0 && end >= start && end <= s.length && decodeInto(changetype<usize>(s) + (<usize>start << 1), end - start, true, out);
 }
 
-/** decodeBase64 over raw bytes. */
-export function decodeBase64Bytes(src: usize, len: i32): Uint8Array | null {
-  return len < 0 ? null : decode(src, len, false);
+/** decodeBase64Into over raw bytes. */
+export function decodeBase64BytesInto(src: usize, len: i32, out: ByteBuf): bool {
+  return len >= 0 && decodeInto(src, len, false, out);
 }

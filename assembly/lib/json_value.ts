@@ -327,3 +327,72 @@ export function parseJson(text: string, maxDepth: i32 = 64): JsonValue | null {
   const bytes = String.UTF8.encode(text, false, String.UTF8.ErrorMode.REPLACE);
   return parseJsonBytes(changetype<usize>(bytes), bytes.byteLength, maxDepth);
 }
+
+/** End of the validated value at `p` (after it), for walking a document without a DOM. */
+function skipValue(p: usize, end: usize): usize {
+  const c = <u32>load<u8>(p);
+  if (c == 0x22) return scanJsonString(p + 1, end);
+  if (c == 0x7b || c == 0x5b) {
+    let depth = 0;
+    while (p < end) {
+      const b = <u32>load<u8>(p);
+      if (b == 0x22) {
+        p = scanJsonString(p + 1, end);
+        continue;
+      }
+      if (b == 0x7b || b == 0x5b) depth++;
+      else if ((b == 0x7d || b == 0x5d) && --depth == 0) return p + 1;
+      p++;
+    }
+    return end;
+  }
+  if (c == 0x74 || c == 0x66 || c == 0x6e) return scanJsonLiteral(p, end);
+  return scanJsonNumber(p, end);
+}
+
+/** Whether the plain (ASCII, unescaped) key [p, end) equals `key`. */
+function plainKeyEquals(p: usize, end: usize, key: string): bool {
+  const n = key.length;
+  if (<i32>(end - p) != n) return false;
+  const k = changetype<usize>(key);
+  for (let i = 0; i < n; i++) {
+    if (<u32>load<u8>(p + <usize>i) != <u32>load<u16>(k + (<usize>i << 1))) return false;
+  }
+  return true;
+}
+
+/**
+ * What `parseJsonBytes(src, len).get(key).toText()` gives for a JSON object (the first
+ * member named `key`: a string, a number's source text, "true"/"false"; null for other
+ * values, a missing member or a document that is not an object), without building a DOM.
+ * The document must already be valid JSON (isValidJson).
+ */
+export function memberText(src: usize, len: i32, key: string): string | null {
+  const end = src + <usize>len;
+  let p = skipJsonWs(src, end);
+  if (p >= end || load<u8>(p) != 0x7b) return null;
+  p = skipJsonWs(p + 1, end);
+  while (p < end && load<u8>(p) == 0x22) {
+    const keyEnd = scanJsonString(p + 1, end);
+    const match = lastJsonStringPlain()
+      ? plainKeyEquals(p + 1, keyEnd - 1, key)
+      : decodeString(p + 1, keyEnd - 1, false) == key;
+    const v = skipJsonWs(skipJsonWs(keyEnd, end) + 1, end); // past the colon
+    const vEnd = skipValue(v, end);
+    if (match) {
+      const c = <u32>load<u8>(v);
+      if (c == 0x22) {
+        scanJsonString(v + 1, end);
+        return decodeString(v + 1, vEnd - 1, lastJsonStringPlain());
+      }
+      if (c == 0x74) return "true";
+      if (c == 0x66) return "false";
+      if (c == 0x2d || c - 0x30 < 10) return String.UTF8.decodeUnsafe(v, vEnd - v);
+      return null;
+    }
+    p = skipJsonWs(vEnd, end);
+    if (p >= end || load<u8>(p) != 0x2c) return null;
+    p = skipJsonWs(p + 1, end);
+  }
+  return null;
+}

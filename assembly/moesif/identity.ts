@@ -7,8 +7,10 @@
 // came from a header. Header names in IdentityConfig are expected lowercase (the config
 // loader normalizes them). Malformed tokens identify nobody; nothing here traps.
 
-import { decodeBase64 } from "../lib/base64";
-import { JsonValue, parseJsonBytes } from "../lib/json_value";
+import { decodeBase64Into } from "../lib/base64";
+import { ByteBuf } from "../lib/bytes";
+import { isValidJson } from "../lib/json";
+import { memberText, parseJsonBytes } from "../lib/json_value";
 import { HeaderLookup } from "./headers";
 
 export class IdentityConfig {
@@ -44,7 +46,7 @@ export function identify(cfg: IdentityConfig, req: HeaderLookup, resp: HeaderLoo
       while (s < e && isSpace(codeAt(auth, s))) s++;
       while (e > s && isSpace(codeAt(auth, e - 1))) e--;
 
-      let payload: JsonValue | null = null;
+      let payload = false;
       const bearer = afterScheme(auth, s, e, "bearer");
       if (bearer >= 0) {
         payload = dottedPayload(auth, bearer, e, false);
@@ -57,8 +59,8 @@ export function identify(cfg: IdentityConfig, req: HeaderLookup, resp: HeaderLoo
           payload = dottedPayload(auth, s, e, true);
         }
       }
-      if (user === null) user = claim(payload, cfg.userIdField);
-      if (wantCompanyClaim) company = claim(payload, cfg.companyIdField);
+      if (payload && user === null) user = claim(cfg.userIdField);
+      if (payload && wantCompanyClaim) company = claim(cfg.companyIdField);
     }
   }
 
@@ -106,9 +108,12 @@ function afterScheme(v: string, s: i32, e: i32, scheme: string): i32 {
   return p;
 }
 
-/** The JSON object in segment 2 of a dotted token in v[s, e); with `wholeIfUndotted` an
- *  undotted token is itself the payload. */
-function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): JsonValue | null {
+// The decoded token payload of the request being identified (reused: no allocation per token).
+const payloadBytes = new ByteBuf(512);
+
+/** Decodes the JSON object in segment 2 of a dotted token in v[s, e) into payloadBytes;
+ *  with `wholeIfUndotted` an undotted token is itself the payload. False when there is none. */
+function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): bool {
   let a = s;
   let b = e;
   let dot = s;
@@ -118,33 +123,44 @@ function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): JsonVa
     b = a;
     while (b < e && codeAt(v, b) != 0x2e) b++;
   } else if (!wholeIfUndotted) {
-    return null;
+    return false;
   }
-  if (a >= b) return null;
-  const bytes = decodeBase64(v.substring(a, b));
-  if (bytes === null || bytes.length == 0) return null;
-  const json = parseJsonBytes(bytes.dataStart, bytes.length);
-  return json !== null && json.isObject() ? json : null;
+  if (a >= b) return false;
+  const buf = payloadBytes;
+  buf.clear();
+  if (buf.capacity > 65536) buf.shrinkTo(512);
+  if (!decodeBase64Into(v, a, b, buf) || buf.length == 0) return false;
+  // A JSON object, validated in full as the DOM parser would (claims are then read in place).
+  let p = buf.ptr;
+  const end = p + <usize>buf.length;
+  while (p < end && load<u8>(p) <= 0x20) p++;
+  return p < end && load<u8>(p) == 0x7b && isValidJson(buf.ptr, buf.length);
 }
 
 /** RFC 7617 user-id: the decoded credentials up to the first colon. */
 function basicUsername(v: string, s: i32, e: i32): string | null {
   if (s >= e) return null;
-  const bytes = decodeBase64(v.substring(s, e));
-  if (bytes === null) return null;
-  const n = bytes.length;
+  const buf = payloadBytes;
+  buf.clear();
+  if (!decodeBase64Into(v, s, e, buf)) return null;
+  const n = buf.length;
   for (let i = 0; i < n; i++) {
-    if (unchecked(bytes[i]) == 0x3a) return i > 0 ? String.UTF8.decodeUnsafe(bytes.dataStart, <usize>i) : null;
+    if (load<u8>(buf.ptr + <usize>i) == 0x3a) return i > 0 ? String.UTF8.decodeUnsafe(buf.ptr, <usize>i) : null;
   }
   return null;
 }
 
-/** A scalar claim as text: the exact key first, then a dotted path through nested objects. */
-function claim(payload: JsonValue | null, name: string): string | null {
-  if (payload === null || name.length == 0) return null;
-  let v = payload.get(name);
-  if (v === null && name.includes(".")) v = payload.path(name);
-  if (v === null) return null;
-  const text = v.toText();
+/**
+ * A scalar claim of the payload in payloadBytes as text: the exact key first (read in place),
+ * then a dotted path through nested objects (the DOM, only for names with a dot).
+ */
+function claim(name: string): string | null {
+  if (name.length == 0) return null;
+  let text = memberText(payloadBytes.ptr, payloadBytes.length, name);
+  if (text === null && name.includes(".")) {
+    const doc = parseJsonBytes(payloadBytes.ptr, payloadBytes.length);
+    const v = doc !== null ? doc.path(name) : null;
+    if (v !== null) text = v.toText();
+  }
   return text !== null && text.length > 0 ? text : null;
 }
