@@ -292,6 +292,25 @@ describe("writing JSON strings", () => {
     expect(strOfBytes(Uint8Array.wrap(String.UTF8.encode("X-Request-ID_Zz@[")), true)).toBe('"x-request-id_zz@["');
     expect(strOfBytes(Uint8Array.wrap(String.UTF8.encode("ÀB")), true)).toBe('"Àb"');
   });
+  it("copies and lowercases whole words exactly as byte by byte, at every offset", () => {
+    // Every printable ASCII byte, shifted through word positions, with and without lowercasing.
+    for (let shift = 0; shift < 8; shift++) {
+      let src = "";
+      for (let i = 0; i < shift; i++) src += "a";
+      for (let c = 0x20; c < 0x7f; c++) src += String.fromCharCode(c);
+      let plain = "";
+      let lowered = "";
+      for (let i = 0; i < src.length; i++) {
+        const c = src.charCodeAt(i);
+        const esc = c == 0x22 ? '\\"' : c == 0x5c ? "\\\\" : String.fromCharCode(c);
+        plain += esc;
+        lowered += c >= 0x41 && c <= 0x5a ? String.fromCharCode(c + 32) : esc;
+      }
+      const b = Uint8Array.wrap(String.UTF8.encode(src));
+      expect(strOfBytes(b)).toBe('"' + plain + '"');
+      expect(strOfBytes(b, true)).toBe('"' + lowered + '"');
+    }
+  });
   it("handles byte input longer than one chunk", () => {
     // 5-byte units so a 4-byte sequence straddles the 2048-byte chunk boundary.
     const b = new Uint8Array(5000);

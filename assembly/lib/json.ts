@@ -92,6 +92,21 @@ export function utf8Sequence(p: usize, end: usize): i32 {
 }
 
 /**
+ * Flags (high bit per byte) the bytes of a little-endian word that are `"`, `\`, a control
+ * character or non-ASCII; 0 when the 8 bytes can be copied into a JSON string as they are.
+ * The lowest flagged byte is exact (borrows only propagate upwards).
+ */
+@inline
+function plainWord(x: u64): u64 {
+  const q = x ^ 0x2222222222222222;
+  const b = x ^ 0x5c5c5c5c5c5c5c5c;
+  return (
+    (((x - 0x2020202020202020) & ~x) | ((q - 0x0101010101010101) & ~q) | ((b - 0x0101010101010101) & ~b) | x) &
+    0x8080808080808080
+  );
+}
+
+/**
  * Validates a JSON string body. `p` is the first byte after the opening quote. Returns
  * the position after the closing quote, or 0 when invalid (a real result is never 0:
  * it lies past the opening quote).
@@ -101,17 +116,8 @@ export function scanJsonString(p: usize, end: usize): usize {
   while (true) {
     // Eight bytes at a time while none is `"`, `\`, a control char or non-ASCII.
     while (p + 8 <= end) {
-      const x = load<u64>(p);
-      const q = x ^ 0x2222222222222222;
-      const b = x ^ 0x5c5c5c5c5c5c5c5c;
-      const t =
-        (((x - 0x2020202020202020) & ~x) |
-          ((q - 0x0101010101010101) & ~q) |
-          ((b - 0x0101010101010101) & ~b) |
-          x) &
-        0x8080808080808080;
+      const t = plainWord(load<u64>(p));
       if (t != 0) {
-        // The lowest flagged byte is exact (borrows only propagate upwards).
         p += <usize>(ctz(t) >> 3);
         break;
       }
@@ -530,6 +536,21 @@ function writeStringBytes(out: ByteBuf, src: usize, len: i32, lower: bool): void
     out.ensure(<i32>(stop - p) * 6 + 3);
     let w = out.ptr + <usize>out.length;
     while (p < stop) {
+      // Eight bytes at a time while none needs an escape or is non-ASCII (most header
+      // values and names): copied as one word, A-Z lowercased in the word when asked.
+      while (p + 8 <= stop) {
+        let x = load<u64>(p);
+        if (plainWord(x) != 0) break;
+        if (lower) {
+          // High bit of each byte >= 0x41 and not >= 0x5b (bytes are ASCII: no carries).
+          const upper = (x + 0x3f3f3f3f3f3f3f3f) & ~(x + 0x2525252525252525) & 0x8080808080808080;
+          x |= upper >> 2;
+        }
+        store<u64>(w, x);
+        w += 8;
+        p += 8;
+      }
+      if (p >= stop) break;
       const c = <u32>load<u8>(p);
       if (c < 0x80) {
         p++;
