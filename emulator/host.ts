@@ -1378,7 +1378,10 @@ export class KongWasmHost {
         return null;
       }
       if (ptr + len > memSize()) throw bad("invalid slice pointer passed to host function");
-      return w.mem.slice(ptr, ptr + len);
+      // A copy without zero-filling first (Uint8Array#slice is several times slower here).
+      const copy = Buffer.allocUnsafeSlow(len);
+      copy.set(w.mem.subarray(ptr, ptr + len));
+      return new Uint8Array(copy.buffer, copy.byteOffset, len);
     };
     /** Like slice, without the copy: only for data used before the call returns or mallocs. */
     const view = (ptr: number, len: number): Uint8Array | null => {

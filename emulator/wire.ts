@@ -92,7 +92,7 @@ export function sendWire(req: WireRequest): WireCall {
     });
   });
   r.on("error", (e: NodeJS.ErrnoException) => settle({ ok: false, ...classify(e) }));
-  r.end(Buffer.from(req.body));
+  r.end(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength)); // a view: the body is already the host's own copy
   return {
     result,
     abort(failure, message) {

@@ -3,6 +3,7 @@
 // read the host's serialized values directly. Nothing here traps on a non-Ok result.
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { ByteBuf } from "../lib/bytes";
+import { HeaderMap } from "../moesif/headermap";
 
 export const enum Result {
   Ok = 0,
@@ -42,23 +43,55 @@ const OUT: usize = memory.data(16);
   store<u64>(OUT, 0, 8);
 }
 
+// Where the host's next allocation lands, set around one host call: the value is written
+// straight into the caller's buffer instead of a fresh GC object that is copied and freed.
+let landing: ByteBuf | null = null;
+let landingPtr: usize = 0;
+
 /**
- * Takes ownership of the buffer the host malloc'd into OUT. The host returns Ok without
- * writing the out-params for empty values, so OUT is reset before every call.
+ * The `malloc` export the host calls for every value it returns. Inside a `landIn` call it
+ * hands out the free end of the caller's buffer; otherwise (runtime helpers, a second
+ * allocation) a pinned ArrayBuffer, as the runtime's own malloc does.
  */
-function takeOut(): ArrayBuffer | null {
-  const ptr = <usize>load<u32>(OUT);
-  if (ptr == 0) return null;
-  __unpin(ptr);
-  return changetype<ArrayBuffer>(ptr);
+export function malloc(size: i32): usize {
+  const b = landing;
+  if (b !== null && size >= 0) {
+    landing = null;
+    b.ensure(size);
+    landingPtr = b.ptr + <usize>b.length;
+    return landingPtr;
+  }
+  return __pin(changetype<usize>(new ArrayBuffer(size)));
 }
 
-/** Copies the host value in OUT into `out` and frees the host buffer. */
-function takeOutInto(out: ByteBuf): void {
+/** Ends a pinned host buffer's life (the runtime's helpers call it through their own import). */
+export function free(ptr: usize): void {
+  __unpin(ptr);
+}
+
+/** The next host allocation goes to the end of `out`. */
+@inline function landIn(out: ByteBuf): void {
+  landing = out;
+  landingPtr = 0;
+}
+
+/**
+ * After a host call that returned a value in OUT: appends it to `out` (a no-op copy when it
+ * landed there) and frees a host buffer that did not. The host returns Ok without writing
+ * the out-params for empty values, so OUT is reset before every call.
+ */
+function takeOutInto(out: ByteBuf, ok: bool): void {
+  landing = null;
   const ptr = <usize>load<u32>(OUT);
   if (ptr == 0) return;
-  out.raw(ptr, <i32>load<u32>(OUT, 4));
-  __unpin(ptr);
+  const len = <i32>load<u32>(OUT, 4);
+  if (ptr == landingPtr && ptr == out.ptr + <usize>out.length) {
+    if (ok) out.length += len;
+  } else {
+    if (ok) out.raw(ptr, len);
+    __unpin(ptr);
+  }
+  landingPtr = 0;
 }
 
 // ---- logging
@@ -89,13 +122,15 @@ export function randomBytes(dst: usize, len: i32): bool {
 
 // ---- header maps
 
-/** Returns the host's serialized header map (u32 count, sizes, NUL-terminated data), or null. */
-export function getHeaderMapPairs(map: MapType): ArrayBuffer | null {
+/** Reads a header map from the host into `map` (empty when the host has none). */
+export function loadHeaderMap(type: MapType, map: HeaderMap): void {
+  map.clear();
   resetOut();
-  if (imports.proxy_get_header_map_pairs(<i32>map, OUT, OUT + 4) != Result.Ok) return null;
-  return takeOut();
+  landIn(map.bytes);
+  const r = imports.proxy_get_header_map_pairs(<i32>type, OUT, OUT + 4);
+  takeOutInto(map.bytes, r == Result.Ok);
+  map.index();
 }
-
 
 /** Adds a header from already encoded name and value (no per-call encoding). */
 export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: ArrayBuffer): Result {
@@ -109,8 +144,9 @@ export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: ArrayBuff
 export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
   if (max <= 0) return Result.Ok;
   resetOut();
+  landIn(out);
   const r = <Result>imports.proxy_get_buffer_bytes(<i32>buffer, 0, <u32>max, OUT, OUT + 4);
-  if (r == Result.Ok) takeOutInto(out);
+  takeOutInto(out, r == Result.Ok);
   return r;
 }
 
@@ -120,8 +156,9 @@ export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
 export function getPropertyInto(path: string, out: ByteBuf): Result {
   const p = String.UTF8.encode(path);
   resetOut();
+  landIn(out);
   const r = <Result>imports.proxy_get_property(changetype<usize>(p), p.byteLength, OUT, OUT + 4);
-  if (r == Result.Ok) takeOutInto(out);
+  takeOutInto(out, r == Result.Ok);
   return r;
 }
 
@@ -130,8 +167,9 @@ export function getPropertyInto(path: string, out: ByteBuf): Result {
 /** Reads a key into `out` (appended). Returns Ok with `lastCas()` set, or NotFound. */
 export function kvGet(key: ArrayBuffer, out: ByteBuf): Result {
   resetOut();
+  landIn(out);
   const r = <Result>imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, OUT, OUT + 4, OUT + 8);
-  if (r == Result.Ok) takeOutInto(out);
+  takeOutInto(out, r == Result.Ok);
   return r;
 }
 

@@ -43,7 +43,7 @@ export class MoesifHttp extends Context {
     ex.startMs = host.nowMs();
     // Read once: Kong's auth plugins have set their consumer headers by now (the chain runs
     // after Lua access handlers), and the event gets these headers plus our transaction id.
-    ex.requestHeaders.load(host.getHeaderMapPairs(host.MapType.RequestHeaders));
+    host.loadHeaderMap(host.MapType.RequestHeaders, ex.requestHeaders);
     if (!state.cfg.disableTransactionId) {
       const incoming = ex.requestHeaders.get(TRANSACTION_HEADER);
       const reused = incoming !== null ? incoming.trim() : "";
@@ -178,7 +178,7 @@ export class MoesifHttp extends Context {
     const cfg = state.cfg;
     const req = ex.requestHeaders;
     const resp = ex.responseHeaders;
-    resp.load(host.getHeaderMapPairs(host.MapType.ResponseHeaders));
+    host.loadHeaderMap(host.MapType.ResponseHeaders, resp);
     if (!this.requestRead) readRequest(ex);
     const status = resp.get(":status");
     ex.status = status !== null ? I32.parseInt(status) : 0;

@@ -106,12 +106,12 @@ export class Remote {
 
   private settle(kind: Kind, bodySize: u32, now: i64): void {
     const map = this.map;
-    map.load(host.getHeaderMapPairs(host.MapType.HttpCallResponseHeaders));
+    host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
     const statusText = map.get(":status");
     const status = statusText === null ? 0 : I32.parseInt(statusText);
     const etag = map.get("x-moesif-config-etag");
     const tag = map.get("x-moesif-rules-tag");
-    map.load(null);
+    map.clear();
     if (status < 200 || status > 299) {
       this.failed(kind, now, status == 0 ? "no response" : "HTTP " + status.toString());
       return;

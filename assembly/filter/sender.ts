@@ -121,7 +121,7 @@ export class Sender {
       const s = this.slots[i];
       if (!s.active || s.token != token) continue;
       const map = this.responseHeaders;
-      map.load(host.getHeaderMapPairs(host.MapType.HttpCallResponseHeaders));
+      host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
       const statusText = map.get(":status");
       const status = statusText === null ? 0 : I32.parseInt(statusText);
       const etag = map.get("x-moesif-config-etag");
@@ -129,7 +129,7 @@ export class Sender {
       const tag = map.get("x-moesif-rules-tag");
       if (tag !== null) this.rulesTag = tag;
       this.settle(s, status, now);
-      map.load(null);
+      map.clear();
       return true;
     }
     return false;

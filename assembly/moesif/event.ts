@@ -45,8 +45,8 @@ export class Exchange {
     this.path = "/";
     this.method = "GET";
     this.status = 0;
-    this.requestHeaders.load(null);
-    this.responseHeaders.load(null);
+    this.requestHeaders.clear();
+    this.responseHeaders.clear();
     this.requestBody.clear();
     this.requestOmitted = Omitted.None;
     this.responseBody.clear();

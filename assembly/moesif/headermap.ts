@@ -9,17 +9,24 @@ import { writeJsonLowerAsciiStringBytes, writeJsonString, writeJsonStringBytes }
 const ENTRY: usize = 20;
 
 export class HeaderMap extends HeaderLookup {
-  private buffer: ArrayBuffer | null = null;
+  /** The serialized map, reused from request to request (the host writes into it directly). */
+  readonly bytes: ByteBuf = new ByteBuf(0);
   /** The pairs' entries, reused from request to request (grown when a map is larger). */
   private entries: ArrayBuffer = new ArrayBuffer(<i32>(32 * ENTRY));
   count: i32 = 0;
 
-  load(buffer: ArrayBuffer | null): void {
-    this.buffer = buffer;
+  /** Forgets the map; a buffer grown by a huge map is given back. */
+  clear(): void {
+    this.bytes.clear();
+    if (this.bytes.capacity > (1 << 16)) this.bytes.shrinkTo(1024);
     this.count = 0;
-    if (buffer === null) return;
-    const base = changetype<usize>(buffer);
-    const size = <usize>buffer.byteLength;
+  }
+
+  /** Indexes the serialized map the caller put in `bytes` (nothing there: an empty map). */
+  index(): void {
+    this.count = 0;
+    const base = this.bytes.ptr;
+    const size = <usize>this.bytes.length;
     if (size < 4) return;
     const n = <usize>load<u32>(base);
     if (n == 0 || <usize>4 + n * 8 > size) return;
