@@ -20,9 +20,6 @@ const HEX = memory.data<u8>([
   0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66,
 ]);
 
-const S_VALUE = 0;
-const S_MEMBER = 1;
-const S_AFTER = 2;
 
 // Results of the last scan (globals instead of an allocated result object).
 let valueStart: usize = 0;
@@ -292,11 +289,52 @@ function keyIsMasked(p: usize, end: usize, plain: bool, masks: Array<string>): b
   return false;
 }
 
+// Masking state of one scan, shared by scan() and its member-key step.
+let maskFrom: usize = 0; // start of the input not yet copied to the output
+let maskSkipDepth: i32 = -1; // depth of the member being removed, -1 = none
+let maskLengths: u64 = 0; // bit (n & 63) set when some mask is n UTF-16 units long
+
+/**
+ * Reads an object member's key and colon at `p` (after any whitespace) and returns the
+ * position of its value, or 0 when invalid. When masking, a masked key starts a removal and
+ * the first kept member after removed ones drops its leading comma.
+ */
+@inline
+function memberKey(p: usize, end: usize, depth: i32, comma: usize, masks: Array<string>, out: ByteBuf | null): usize {
+  if (p >= end || load<u8>(p) != 0x22) return 0;
+  const key = p;
+  p = scanJsonString(p + 1, end);
+  if (p == 0) return 0;
+  if (out !== null && maskSkipDepth < 0) {
+    const plain = stringPlain;
+    // Most plain keys are ruled out by their length alone, without touching the masks.
+    if ((!plain || ((maskLengths >> <u64>((p - key - 2) & 63)) & 1) != 0) && keyIsMasked(key + 1, p - 1, plain, masks)) {
+      store<u8>(MASKED + <usize>depth, 1);
+      store<usize>(COMMA + (<usize>depth << 2), comma);
+      store<usize>(KEY + (<usize>depth << 2), key);
+      maskSkipDepth = depth;
+    } else if (load<u8>(KEPT + <usize>depth) == 0) {
+      // First kept member after removed ones: its leading comma must go.
+      if (comma != 0) {
+        out.raw(maskFrom, <i32>(comma - maskFrom));
+        maskFrom = key;
+      }
+      store<u8>(KEPT + <usize>depth, 1);
+    }
+  }
+  if (p < end && load<u8>(p) == 0x3a) return skipJsonWs(p + 1, end); // the common "key":value
+  p = skipJsonWs(p, end);
+  if (p >= end || load<u8>(p) != 0x3a) return 0;
+  return skipJsonWs(p + 1, end);
+}
+
 /**
  * Validates [src, src+len) as one JSON value; sets valueStart/valueEnd (whitespace trimmed).
  * With `out` non-null, also copies the value to `out` without the members whose keys are
  * in `masks`. A removed member takes its preceding comma with it, or, when no earlier
  * member of that object was kept, the comma before the next kept member goes instead.
+ * Each turn of the loop reads one value, then closes containers and moves past the comma
+ * (and the next key) to the next value.
  */
 function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): bool {
   if (len <= 0) return false;
@@ -305,114 +343,85 @@ function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): 
   if (p >= end) return false;
   valueStart = p;
   const masking = out !== null;
-  // Bit (n & 63) set when some mask is n UTF-16 units long: most plain keys are ruled out
-  // by one test, without touching the mask strings.
-  let maskLengths: u64 = 0;
-  for (let i = 0, k = masks.length; i < k; i++) maskLengths |= (<u64>1) << <u64>(unchecked(masks[i]).length & 63);
-  let from = p; // masking: start of the input not yet copied to `out`
-  let skipDepth: i32 = -1; // masking: depth of the member being removed, -1 = none
+  let lengths: u64 = 0;
+  for (let i = 0, k = masks.length; i < k; i++) lengths |= (<u64>1) << <u64>(unchecked(masks[i]).length & 63);
+  maskLengths = lengths;
+  maskFrom = p;
+  maskSkipDepth = -1;
   let depth: i32 = 0;
-  let comma: usize = 0;
-  let state = S_VALUE;
   while (true) {
-    if (state == S_VALUE) {
-      if (p >= end) return false;
-      const c = <u32>load<u8>(p);
-      if (c == 0x22) {
-        p = scanJsonString(p + 1, end);
-        if (p == 0) return false;
-        state = S_AFTER;
-      } else if (c == 0x7b || c == 0x5b) {
-        if (depth == JSON_MAX_DEPTH) return false;
-        depth++;
-        const isObject = c == 0x7b;
-        store<u8>(KIND + <usize>depth, <u8>isObject);
-        p = skipJsonWs(p + 1, end);
-        if (p >= end) return false;
-        if (isObject) {
-          store<u8>(KEPT + <usize>depth, 0);
-          store<u8>(MASKED + <usize>depth, 0);
-          if (load<u8>(p) == 0x7d) {
-            p++;
-            depth--;
-            state = S_AFTER;
-          } else {
-            comma = 0;
-            state = S_MEMBER;
-          }
-        } else if (load<u8>(p) == 0x5d) {
-          p++;
-          depth--;
-          state = S_AFTER;
-        }
-      } else if (c == 0x74 || c == 0x66 || c == 0x6e) {
-        p = scanJsonLiteral(p, end);
-        if (p == 0) return false;
-        state = S_AFTER;
-      } else {
-        p = scanJsonNumber(p, end);
-        if (p == 0) return false;
-        state = S_AFTER;
-      }
-    } else if (state == S_MEMBER) {
-      if (p >= end || load<u8>(p) != 0x22) return false;
-      const key = p;
+    // A value at p.
+    if (p >= end) return false;
+    const c = <u32>load<u8>(p);
+    if (c == 0x22) {
       p = scanJsonString(p + 1, end);
       if (p == 0) return false;
-      if (masking && skipDepth < 0) {
-        const plain = stringPlain;
-        if (
-          (!plain || ((maskLengths >> <u64>((p - key - 2) & 63)) & 1) != 0) &&
-          keyIsMasked(key + 1, p - 1, plain, masks)
-        ) {
-          store<u8>(MASKED + <usize>depth, 1);
-          store<usize>(COMMA + (<usize>depth << 2), comma);
-          store<usize>(KEY + (<usize>depth << 2), key);
-          skipDepth = depth;
-        } else if (load<u8>(KEPT + <usize>depth) == 0) {
-          // First kept member after removed ones: its leading comma must go.
-          if (comma != 0) {
-            changetype<ByteBuf>(out).raw(from, <i32>(comma - from));
-            from = key;
-          }
-          store<u8>(KEPT + <usize>depth, 1);
-        }
-      }
-      p = skipJsonWs(p, end);
-      if (p >= end || load<u8>(p) != 0x3a) return false;
+    } else if (c == 0x7b || c == 0x5b) {
+      if (depth == JSON_MAX_DEPTH) return false;
+      depth++;
+      const isObject = c == 0x7b;
+      store<u8>(KIND + <usize>depth, <u8>isObject);
       p = skipJsonWs(p + 1, end);
-      state = S_VALUE;
+      if (p >= end) return false;
+      if (isObject) {
+        store<u8>(KEPT + <usize>depth, 0);
+        store<u8>(MASKED + <usize>depth, 0);
+        if (load<u8>(p) != 0x7d) {
+          p = memberKey(p, end, depth, 0, masks, out);
+          if (p == 0) return false;
+          continue;
+        }
+        p++;
+        depth--;
+      } else if (load<u8>(p) == 0x5d) {
+        p++;
+        depth--;
+      } else {
+        continue;
+      }
+    } else if (c == 0x74 || c == 0x66 || c == 0x6e) {
+      p = scanJsonLiteral(p, end);
+      if (p == 0) return false;
     } else {
-      if (depth == 0) break;
+      p = scanJsonNumber(p, end);
+      if (p == 0) return false;
+    }
+    // After a value: close containers until a comma leads to the next value.
+    while (true) {
+      if (depth == 0) {
+        valueEnd = p;
+        if (skipJsonWs(p, end) != end) return false;
+        if (masking) changetype<ByteBuf>(out).raw(maskFrom, <i32>(p - maskFrom));
+        return true;
+      }
       const isObject = load<u8>(KIND + <usize>depth) != 0;
       if (masking && isObject && load<u8>(MASKED + <usize>depth) != 0) {
         // The removed member's value ends at p: drop [its comma or key, p).
         const c0 = load<usize>(COMMA + (<usize>depth << 2));
         const dropFrom = c0 != 0 ? c0 : load<usize>(KEY + (<usize>depth << 2));
-        changetype<ByteBuf>(out).raw(from, <i32>(dropFrom - from));
-        from = p;
+        changetype<ByteBuf>(out).raw(maskFrom, <i32>(dropFrom - maskFrom));
+        maskFrom = p;
         store<u8>(MASKED + <usize>depth, 0);
-        skipDepth = -1;
+        maskSkipDepth = -1;
       }
       p = skipJsonWs(p, end);
       if (p >= end) return false;
-      const c = <u32>load<u8>(p);
-      if (c == 0x2c) {
-        comma = p;
+      const d = <u32>load<u8>(p);
+      if (d == 0x2c) {
+        const comma = p;
         p = skipJsonWs(p + 1, end);
-        state = isObject ? S_MEMBER : S_VALUE;
-      } else if (c == (isObject ? 0x7d : 0x5d)) {
-        p++;
-        depth--;
-      } else {
-        return false;
+        if (isObject) {
+          p = memberKey(p, end, depth, comma, masks, out);
+          if (p == 0) return false;
+        }
+        break;
       }
+      if (d != (isObject ? 0x7d : 0x5d)) return false;
+      p++;
+      depth--;
     }
   }
-  valueEnd = p;
-  if (skipJsonWs(p, end) != end) return false;
-  if (masking) changetype<ByteBuf>(out).raw(from, <i32>(p - from));
-  return true;
+  return false;
 }
 
 // Shared empty mask list for validation-only scans.
