@@ -152,12 +152,11 @@ export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
 
 // ---- properties (request contexts only: never call from a root context)
 
-/** Appends a property's value to `out`; returns NotFound (nothing written) when absent. */
-export function getPropertyInto(path: string, out: ByteBuf): Result {
-  const p = String.UTF8.encode(path);
+/** Appends a property's value to `out` (`path`: UTF-8); returns NotFound (nothing written) when absent. */
+export function getPropertyInto(path: ArrayBuffer, out: ByteBuf): Result {
   resetOut();
   landIn(out);
-  const r = <Result>imports.proxy_get_property(changetype<usize>(p), p.byteLength, OUT, OUT + 4);
+  const r = <Result>imports.proxy_get_property(changetype<usize>(path), path.byteLength, OUT, OUT + 4);
   takeOutInto(out, r == Result.Ok);
   return r;
 }

@@ -142,7 +142,7 @@ export class MoesifHttp extends Context {
     const state = this.root.state;
     if (ex === null || state === null) return;
     ex.endMs = host.nowMs();
-    if (!state.versionKnown) state.learnKongVersion(property("kong.version"));
+    if (!state.versionKnown) state.learnKongVersion(property(KONG_VERSION));
     this.collect(ex, state);
     // No config yet (or the collector never answered): keep everything, weight 1.
     const appConfig = state.remote.appConfig;
@@ -195,13 +195,13 @@ export class MoesifHttp extends Context {
     identify(state.identity, req, resp, ex.identity);
     const credential = req.get("x-credential-identifier");
     if (credential !== null && credential.length > 0) ex.sessionToken = credential;
-    ex.routeId = property("kong.route_id");
+    ex.routeId = property(KONG_ROUTE_ID);
     let meta = state.routeMeta(ex.routeId, ex.endMs);
     if (meta === null) {
       meta = new RouteMeta();
-      meta.serviceId = property("kong.service_id");
-      meta.routeName = property("kong.route_name");
-      meta.serviceName = property("kong.service_name");
+      meta.serviceId = property(KONG_SERVICE_ID);
+      meta.routeName = property(KONG_ROUTE_NAME);
+      meta.serviceName = property(KONG_SERVICE_NAME);
       meta.readAt = ex.endMs;
       state.rememberRoute(ex.routeId, meta);
     }
@@ -225,7 +225,7 @@ function readRequest(ex: Exchange): void {
   if (hostHeader === null) hostHeader = req.get(":authority");
   ex.host = hostHeader !== null ? hostHeader : "";
   ex.ipAddress = clientIp(req, "");
-  if (ex.ipAddress.length == 0) ex.ipAddress = property("source.address");
+  if (ex.ipAddress.length == 0) ex.ipAddress = property(SOURCE_ADDRESS);
 }
 
 function fillFacts(facts: RequestFacts, ex: Exchange): RequestFacts {
@@ -250,7 +250,15 @@ function hasBody(ex: Exchange): bool {
 const bodyScratch = new ByteBuf(0);
 const propertyScratch = new ByteBuf(64);
 
-function property(path: string): string {
+// Property paths, encoded once (kong.route_id is read for every request).
+const KONG_VERSION = String.UTF8.encode("kong.version");
+const KONG_ROUTE_ID = String.UTF8.encode("kong.route_id");
+const KONG_SERVICE_ID = String.UTF8.encode("kong.service_id");
+const KONG_ROUTE_NAME = String.UTF8.encode("kong.route_name");
+const KONG_SERVICE_NAME = String.UTF8.encode("kong.service_name");
+const SOURCE_ADDRESS = String.UTF8.encode("source.address");
+
+function property(path: ArrayBuffer): string {
   propertyScratch.clear();
   if (host.getPropertyInto(path, propertyScratch) != host.Result.Ok) return "";
   return propertyScratch.toString();
