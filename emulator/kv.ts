@@ -20,8 +20,8 @@ interface Entry {
   cost: number;
 }
 
-/** Freed blocks kept per size class, at most this many bytes per class. */
-const POOL_BYTES_PER_CLASS = 4 << 20;
+/** Blocks are carved from slabs of this size (one typed array each), like nginx's slab pages. */
+const SLAB_BYTES = 1 << 20;
 
 export type KvSetResult = "ok" | "cas_mismatch" | "no_memory";
 
@@ -40,11 +40,13 @@ export class KvZone {
   private used = 0;
   readonly capacity: number;
   /**
-   * Freed blocks by size class. Allocating a typed array per write costs microseconds in
-   * Node, far more than the engine's slab allocation; recycling keeps the emulator's share
-   * of a shared-data write close to a copy.
+   * Storage by size class: freed blocks, and the slab new blocks are cut from. Allocating a
+   * typed array per write costs microseconds in Node, far more than the engine's slab
+   * allocator; carving and recycling keeps the emulator's share of a write close to a copy.
+   * As in nginx, a class keeps its memory once used (at most its peak).
    */
-  private readonly pool = new Map<number, Uint8Array[]>();
+  private readonly free = new Map<number, Uint8Array[]>();
+  private readonly slabs = new Map<number, { buf: Uint8Array; next: number }>();
 
   constructor(
     readonly name: string,
@@ -103,14 +105,22 @@ export class KvZone {
   }
 
   private block(cost: number): Uint8Array {
-    const free = this.pool.get(cost);
-    return free !== undefined && free.length > 0 ? free.pop()! : new Uint8Array(cost);
+    const free = this.free.get(cost);
+    if (free !== undefined && free.length > 0) return free.pop()!;
+    if (cost > SLAB_BYTES / 4) return new Uint8Array(cost);
+    let slab = this.slabs.get(cost);
+    if (slab === undefined || slab.next + cost > slab.buf.length) {
+      slab = { buf: new Uint8Array(SLAB_BYTES), next: 0 };
+      this.slabs.set(cost, slab);
+    }
+    slab.next += cost;
+    return slab.buf.subarray(slab.next - cost, slab.next);
   }
 
   private recycle(e: Entry): void {
-    let free = this.pool.get(e.cost);
-    if (free === undefined) this.pool.set(e.cost, (free = []));
-    if ((free.length + 1) * e.cost <= POOL_BYTES_PER_CLASS) free.push(e.block);
+    let free = this.free.get(e.cost);
+    if (free === undefined) this.free.set(e.cost, (free = []));
+    free.push(e.block);
   }
 
   /** Evict least-recently-used entries (SLRU: same size class, then larger, then smaller). */
@@ -142,7 +152,8 @@ export class KvZone {
 
   clear(): void {
     this.map.clear();
-    this.pool.clear();
+    this.free.clear();
+    this.slabs.clear();
     this.used = 0;
   }
 }
