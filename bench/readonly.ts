@@ -1,7 +1,8 @@
 // Benchmark floor (SPEC §11 "read-only" filter): fetches the data the moesif filter reads,
 // through proxy-runtime's public helpers and in the phases the filter reads them
 // (assembly/filter/http.ts: response body chunks as they pass, request/response headers
-// and the request body in on_log), and does nothing else with it.
+// and the request body in on_log), and does nothing else with it. Built with the filter's
+// minimal runtime, it collects garbage as the filter does (every 256 requests, in on_delete).
 export * from "@solo-io/proxy-runtime/assembly/proxy";
 import { Context, FilterDataStatusValues, RootContext, registerRootContext, stream_context } from "@solo-io/proxy-runtime/assembly";
 import { BufferTypeValues, get_buffer_bytes } from "@solo-io/proxy-runtime/assembly/runtime";
@@ -24,7 +25,13 @@ class ReadOnlyHttp extends Context {
     stream_context.headers.response.get_headers();
     if (this.requestBodyLength > 0) get_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, this.requestBodyLength);
   }
+
+  onDelete(): void {
+    if (++requests % 256 == 0) __collect();
+  }
 }
+
+let requests = 0;
 
 class ReadOnlyRoot extends RootContext {
   createContext(context_id: u32): Context {

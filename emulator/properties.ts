@@ -122,8 +122,12 @@ function ngxVar(env: PropEnv, req: PropRequest, name: string): string | undefine
 }
 
 /** A request-context property (HTTP contexts and callbacks of their dispatches). */
+// Module level: a closure made per call costs a defineProperty under tsx (keepNames).
+function found(v: string | undefined): PropResult {
+  return v === undefined ? { rc: "notfound" } : { rc: "ok", value: v };
+}
+
 export function requestProperty(env: PropEnv, req: PropRequest, path: string): PropResult {
-  const found = (v: string | undefined): PropResult => (v === undefined ? { rc: "notfound" } : { rc: "ok", value: v });
   const q = req.uri.indexOf("?");
   if (path.startsWith("request.headers.")) return found(findHeader(req.headers, path.slice(16)));
   if (path.startsWith("response.headers.")) {

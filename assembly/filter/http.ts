@@ -16,6 +16,7 @@ import { keep, sampleRate, weightFor } from "../moesif/sampling";
 import { routeOf } from "../moesif/uri";
 import { FilterState, MoesifRoot, RouteMeta } from "./root";
 import * as host from "./host";
+import { requestDone } from "./gc";
 
 const TRANSACTION_HEADER = "x-moesif-transaction-id";
 const TRANSACTION_HEADER_BYTES = String.UTF8.encode(TRANSACTION_HEADER);
@@ -171,6 +172,7 @@ export class MoesifHttp extends Context {
     const state = this.root.state;
     if (ex !== null && state !== null) state.giveBack(ex);
     this.ex = null;
+    requestDone();
   }
 
   /** Reads the final request/response state (headers, body, identity, Kong metadata). */

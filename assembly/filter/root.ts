@@ -12,6 +12,7 @@ import { MoesifHttp } from "./http";
 import { Remote } from "./remote";
 import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
+import { collectGarbage } from "./gc";
 
 /** The engine's tick period; work is scheduled by elapsed time on top of it. */
 export const TICK_MS: u32 = 100;
@@ -167,12 +168,14 @@ export class MoesifRoot extends RootContext {
       // Returning false would make Kong fail every request of the chain: stay inert instead.
       host.logMessage(host.Level.Error, "moesif: " + result.error + "; the filter is inactive");
       this.state = null;
+      collectGarbage();
       return true;
     }
     this.state = new FilterState(cfg, randomOwner());
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
     if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
+    collectGarbage();
     return true;
   }
 
@@ -193,6 +196,7 @@ export class MoesifRoot extends RootContext {
     }
     this.warnAboutDrops(state, now);
     this.summary(state, now);
+    collectGarbage();
   }
 
   /** At most one warning a minute per worker while events are being lost (sampling aside). */
@@ -211,7 +215,9 @@ export class MoesifRoot extends RootContext {
     const state = this.state;
     if (state === null) return;
     const now = host.nowMs();
-    if (!state.sender.onResponse(token, now)) state.remote.onResponse(token, body_size, now);
+    if (state.sender.onResponse(token, now)) return;
+    state.remote.onResponse(token, body_size, now);
+    collectGarbage(); // a config or rules document may have left a large parse tree behind
   }
 
   private summary(state: FilterState, now: i64): void {
