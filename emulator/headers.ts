@@ -12,7 +12,7 @@ function utf8Length(s: string): number {
 }
 
 /** Writes `s` at `at`, returns its byte length. Short ASCII strings are copied in a loop. */
-function writeUtf8(out: Buffer, s: string, at: number): number {
+export function writeUtf8(out: Buffer, s: string, at: number): number {
   const n = s.length;
   if (n > 64) return out.write(s, at, "utf8");
   for (let i = 0; i < n; i++) {

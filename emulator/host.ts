@@ -7,7 +7,7 @@ import { ENV_FUNCS, WASI_FUNCS, Result, BufferType, MapType, atLeast } from "./a
 import { RealClock, VirtualClock, type Clock, type Timer } from "./clock.js";
 import { crc32 } from "./crc32.js";
 import { DispatchError, HostTrap, WasiExit, WorkerCrash } from "./errors.js";
-import { findHeader, marshalInto, marshalSize, removeHeader, setHeader, unmarshal, type Pairs } from "./headers.js";
+import { findHeader, marshalInto, marshalSize, removeHeader, setHeader, unmarshal, writeUtf8, type Pairs } from "./headers.js";
 import { SharedKV } from "./kv.js";
 import { requestProperty, rootProperty, type PropEnv, type PropRequest } from "./properties.js";
 import { encodeModule } from "./wasm-binary.js";
@@ -320,14 +320,19 @@ class WorkerState {
   constructor(readonly index: number) {}
 
   private viewOf: ArrayBuffer | null = null;
+  private viewMemory: WebAssembly.Memory | null = null;
   private u8: Uint8Array = EMPTY;
   private buf: Buffer = Buffer.alloc(0);
   private dv: DataView = new DataView(new ArrayBuffer(0));
 
-  /** Views of linear memory, made again only when it grew (a grown memory has a new buffer). */
+  /**
+   * Views of linear memory, made again only when it grew: growing detaches the old buffer
+   * (its byteLength becomes 0), which is cheaper to test than reading memory.buffer.
+   */
   private refresh(): void {
+    if (this.viewOf !== null && this.viewOf.byteLength !== 0 && this.viewMemory === this.ex!.memory) return;
     const b = this.ex!.memory.buffer;
-    if (b === this.viewOf) return;
+    this.viewMemory = this.ex!.memory;
     this.viewOf = b;
     this.u8 = new Uint8Array(b);
     this.buf = Buffer.from(b);
@@ -1402,21 +1407,31 @@ export class KongWasmHost {
 
   // ------------------------------------------------------------------ host functions
 
+  private propEnvCache: PropEnv | null = null;
+
+  /** What properties are read against; made once, the clock refreshed per read. */
   private propEnv(): PropEnv {
-    return {
-      filterName: this.filterName,
-      kongVersion: this.version,
-      hostname: this.opts.hostname ?? "emulator",
-      serverName: this.opts.serverName ?? "kong",
-      listenPort: this.opts.listenPort ?? 8000,
-      extra: this.opts.properties ?? {},
-      now: this.clock.now(),
-    };
+    let env = this.propEnvCache;
+    if (env === null) {
+      env = {
+        filterName: this.filterName,
+        kongVersion: this.version,
+        hostname: this.opts.hostname ?? "emulator",
+        serverName: this.opts.serverName ?? "kong",
+        listenPort: this.opts.listenPort ?? 8000,
+        extra: this.opts.properties ?? {},
+        now: 0,
+      };
+      this.propEnvCache = env;
+    }
+    env.now = this.clock.now();
+    return env;
   }
+
 
   private hostFunctions(w: WorkerState): Record<string, (...a: never[]) => unknown> {
     const frame = (): Frame => w.frame ?? { phase: "init", ctx: null, call: null };
-    const memSize = (): number => w.ex!.memory.buffer.byteLength;
+    const memSize = (): number => w.mem.byteLength;
     const slice = (ptr: number, len: number): Uint8Array | null => {
       ptr >>>= 0;
       len >>>= 0;
@@ -1465,6 +1480,11 @@ export class KongWasmHost {
       return Result.Ok;
     };
     const text = (b: Uint8Array | null): string => (b ? dec.decode(b) : "");
+    /** Text of [ptr, ptr+len) read in place (checked like `view`). */
+    const textAt = (ptr: number, len: number): string => {
+      const b = view(ptr, len);
+      return b ? w.memBuf.toString("utf8", b.byteOffset, b.byteOffset + b.length) : "";
+    };
     /** Copies a string's UTF-8 bytes into a fresh malloc'd buffer (no intermediate array). */
     const giveTextOut = (s: string, ptrPtr: number, lenPtr: number): number => {
       const n = Buffer.byteLength(s);
@@ -1474,7 +1494,7 @@ export class KongWasmHost {
         return Result.InternalFailure;
       }
       if (p + n > memSize()) return Result.InvalidMemoryAccess;
-      w.memBuf.write(s, p, n, "utf8");
+      writeUtf8(w.memBuf, s, p);
       u32(ptrPtr, p);
       u32(lenPtr, n);
       return Result.Ok;
@@ -1728,8 +1748,8 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_add_header_map_value: (type, kptr, klen, vptr, vlen) => {
-        const k = text(view(kptr, klen));
-        const v = text(view(vptr, vlen));
+        const k = textAt(kptr, klen);
+        const v = textAt(vptr, vlen);
         const c = checkSet(type);
         if (typeof c === "number") return c;
         applyOp(c, type, "add", k, v);
@@ -1751,7 +1771,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_property: (pptr, plen, ptrPtr, lenPtr) => {
-        const path = propertyPath(text(view(pptr, plen)));
+        const path = propertyPath(textAt(pptr, plen));
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const f = frame();
@@ -1839,7 +1859,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_shared_data: (kptr, klen, ptrPtr, lenPtr, casPtr) => {
-        const key = text(view(kptr, klen));
+        const key = textAt(kptr, klen);
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const cp = out(casPtr);
@@ -1856,7 +1876,7 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_set_shared_data: (kptr, klen, vptr, vlen, cas) => {
-        const key = text(view(kptr, klen));
+        const key = textAt(kptr, klen);
         // The zone copies the value into its own storage before returning.
         const value = view(vptr, vlen);
         const zone = this.kv.resolve(key);

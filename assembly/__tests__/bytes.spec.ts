@@ -16,6 +16,22 @@ describe("ByteBuf", () => {
     expect(b.toString()).toBe("é=-1234567890123 0");
     expect(b.length).toBe(19);
   });
+  it("writes ASCII four units at a time and switches to UTF-8 anywhere in a string", () => {
+    // Every split of an ASCII prefix and a non-ASCII tail, across the 4-unit steps.
+    for (let k = 0; k < 12; k++) {
+      const ascii = "Hello, World!".substring(0, k);
+      const s = ascii + "é€𝄞x";
+      const b = new ByteBuf(1);
+      b.str("[");
+      b.str(s);
+      b.str("]");
+      expect(b.toString()).toBe("[" + s + "]");
+      expect(b.length).toBe(2 + String.UTF8.byteLength(s));
+    }
+    const long = new ByteBuf(1);
+    long.str("~".repeat(1001));
+    expect(long.toString()).toBe("~".repeat(1001));
+  });
   it("shrinks without losing small content", () => {
     const b = new ByteBuf(1 << 16);
     b.str("keep");

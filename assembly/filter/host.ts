@@ -132,9 +132,9 @@ export function loadHeaderMap(type: MapType, map: HeaderMap): void {
   map.index();
 }
 
-/** Adds a header from already encoded name and value (no per-call encoding). */
-export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: ArrayBuffer): Result {
-  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, changetype<usize>(value), value.byteLength);
+/** Adds a header from an encoded name and `len` value bytes at `value` (no per-call encoding). */
+export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: usize, len: i32): Result {
+  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, value, <usize>len);
 }
 
 

@@ -29,8 +29,6 @@ export class MoesifHttp extends Context {
   private governOnBody: bool = false;
   /** Governance already read the request line and client IP (they do not change later). */
   private requestRead: bool = false;
-  /** The transaction id as bytes for the header calls (request and response). */
-  private transactionIdBytes: ArrayBuffer | null = null;
 
   constructor(context_id: u32, private root: MoesifRoot) {
     super(context_id, root);
@@ -46,18 +44,14 @@ export class MoesifHttp extends Context {
     // after Lua access handlers), and the event gets these headers plus our transaction id.
     host.loadHeaderMap(host.MapType.RequestHeaders, ex.requestHeaders);
     if (!state.cfg.disableTransactionId) {
-      const incoming = ex.requestHeaders.get(TRANSACTION_HEADER);
-      const reused = incoming !== null ? incoming.trim() : "";
-      if (reused.length > 0) {
-        ex.transactionId = reused;
-      } else {
-        ex.transactionId = newUuid();
-        if (ex.transactionId.length > 0) {
-          const bytes = String.UTF8.encode(ex.transactionId);
-          this.transactionIdBytes = bytes;
-          host.addHeaderBytes(host.MapType.RequestHeaders, TRANSACTION_HEADER_BYTES, bytes);
-          ex.addedTransactionHeader = true;
-        }
+      // The client's id when it sent one, else a new UUID that the upstream sees too.
+      const id = ex.transactionId;
+      const req = ex.requestHeaders;
+      const i = req.find(TRANSACTION_HEADER);
+      if (i >= 0) appendTrimmed(id, req.valuePtr(i), req.valueLen(i));
+      if (id.length == 0 && newUuid(id)) {
+        host.addHeaderBytes(host.MapType.RequestHeaders, TRANSACTION_HEADER_BYTES, id.ptr, id.length);
+        ex.addedTransactionHeader = true;
       }
     }
     const rules = state.remote.rules;
@@ -106,11 +100,8 @@ export class MoesifHttp extends Context {
   onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const ex = this.ex;
     if (ex === null) return FilterHeadersStatusValues.Continue;
-    if (ex.transactionId.length > 0) {
-      let bytes = this.transactionIdBytes;
-      if (bytes === null) bytes = String.UTF8.encode(ex.transactionId);
-      host.addHeaderBytes(host.MapType.ResponseHeaders, TRANSACTION_HEADER_BYTES, bytes);
-    }
+    const id = ex.transactionId;
+    if (id.length > 0) host.addHeaderBytes(host.MapType.ResponseHeaders, TRANSACTION_HEADER_BYTES, id.ptr, id.length);
     return FilterHeadersStatusValues.Continue;
   }
 
@@ -148,9 +139,16 @@ export class MoesifHttp extends Context {
     // No config yet (or the collector never answered): keep everything, weight 1.
     const appConfig = state.remote.appConfig;
     if (appConfig !== null) {
-      const facts = fillFacts(state.facts, ex);
-      facts.status = ex.status;
-      facts.body = appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
+      const facts = state.facts;
+      if (appConfig.regexRates.length > 0) {
+        fillFacts(facts, ex);
+        facts.status = ex.status;
+        facts.body = appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
+      } else {
+        // Without regex rates only the user and company rates apply: nothing else is read.
+        facts.userId = ex.identity.userId;
+        facts.companyId = ex.identity.companyId;
+      }
       const rate = sampleRate(appConfig, facts);
       if (!keep(rate, state.random01())) {
         state.queue.count(Drop.Sampled, 1);
@@ -197,7 +195,7 @@ export class MoesifHttp extends Context {
     identify(state.identity, req, resp, ex.identity);
     const credential = req.get("x-credential-identifier");
     if (credential !== null && credential.length > 0) ex.sessionToken = credential;
-    ex.routeId = property(KONG_ROUTE_ID);
+    ex.routeId = routeIdProperty();
     let meta = state.routeMeta(ex.routeId, ex.endMs);
     if (meta === null) {
       meta = new RouteMeta();
@@ -260,26 +258,50 @@ const KONG_ROUTE_NAME = String.UTF8.encode("kong.route_name");
 const KONG_SERVICE_NAME = String.UTF8.encode("kong.service_name");
 const SOURCE_ADDRESS = String.UTF8.encode("source.address");
 
+// The route id is read for every request and mostly repeats: the last one's string is
+// reused while the bytes match (its metadata is then found without hashing).
+const lastRouteBytes = new ByteBuf(64);
+let lastRouteId: string = "";
+
+function routeIdProperty(): string {
+  const b = propertyScratch;
+  b.clear();
+  if (host.getPropertyInto(KONG_ROUTE_ID, b) != host.Result.Ok) b.clear();
+  if (b.length == lastRouteBytes.length && memory.compare(b.ptr, lastRouteBytes.ptr, <usize>b.length) == 0) return lastRouteId;
+  lastRouteBytes.clear();
+  lastRouteBytes.append(b);
+  lastRouteId = b.toString();
+  return lastRouteId;
+}
+
 function property(path: ArrayBuffer): string {
   propertyScratch.clear();
   if (host.getPropertyInto(path, propertyScratch) != host.Result.Ok) return "";
   return propertyScratch.toString();
 }
 
-const uuidScratch = new ByteBuf(40);
 // Random bytes are drawn from the host 256 UUIDs at a time: one host call per request was
 // most of on_request_headers' cost.
 const RANDOM_POOL_SIZE: i32 = 4096;
 const randomPool: usize = memory.data(RANDOM_POOL_SIZE);
 let randomUsed: i32 = RANDOM_POOL_SIZE;
 
-function newUuid(): string {
+/** Appends a new UUID to `out`; false when the host had no random bytes. */
+function newUuid(out: ByteBuf): bool {
   if (randomUsed + 16 > RANDOM_POOL_SIZE) {
-    if (!host.randomBytes(randomPool, RANDOM_POOL_SIZE)) return "";
+    if (!host.randomBytes(randomPool, RANDOM_POOL_SIZE)) return false;
     randomUsed = 0;
   }
-  uuidScratch.clear();
-  writeUuidV4(uuidScratch, randomPool + <usize>randomUsed);
+  writeUuidV4(out, randomPool + <usize>randomUsed);
   randomUsed += 16;
-  return uuidScratch.toString();
+  return true;
+}
+
+/** Appends [p, p+n) without leading and trailing spaces and control characters. */
+function appendTrimmed(out: ByteBuf, p: usize, n: i32): void {
+  let s = 0;
+  let e = n;
+  while (s < e && load<u8>(p + <usize>s) <= 0x20) s++;
+  while (e > s && load<u8>(p + <usize>(e - 1)) <= 0x20) e--;
+  out.raw(p + <usize>s, e - s);
 }

@@ -127,17 +127,28 @@ export class FilterState {
     }
   }
 
+  private lastRouteId: string = "";
+  private lastRoute: RouteMeta | null = null;
+
   /** Cached metadata of a route, or null when it must be (re)read. */
   routeMeta(routeId: string, now: i64): RouteMeta | null {
-    // No route id (standalone nginx, or a Kong without the property) is cached like any other.
-    if (!this.routes.has(routeId)) return null;
-    const m = this.routes.get(routeId);
+    // The same string object as last time (the filter reuses it): no hashing.
+    let m = this.lastRoute;
+    if (m === null || changetype<usize>(this.lastRouteId) != changetype<usize>(routeId)) {
+      // No route id (standalone nginx, or a Kong without the property) is cached like any other.
+      if (!this.routes.has(routeId)) return null;
+      m = this.routes.get(routeId);
+      this.lastRouteId = routeId;
+      this.lastRoute = m;
+    }
     return now - m.readAt < ROUTE_META_TTL_MS ? m : null;
   }
 
   rememberRoute(routeId: string, meta: RouteMeta): void {
     if (this.routes.size >= ROUTE_META_MAX && !this.routes.has(routeId)) this.routes.clear();
     this.routes.set(routeId, meta);
+    this.lastRouteId = routeId;
+    this.lastRoute = meta;
   }
 
   takeExchange(): Exchange {

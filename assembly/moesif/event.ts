@@ -27,7 +27,8 @@ export class Exchange {
   ipAddress: string = "";
   identity: Identity = new Identity();
   sessionToken: string | null = null;
-  transactionId: string = "";
+  /** UTF-8; empty when disabled or unavailable. */
+  transactionId: ByteBuf = new ByteBuf(64);
   /** The filter added X-Moesif-Transaction-Id to the request after its headers were read. */
   addedTransactionHeader: bool = false;
   weight: i32 = 1;
@@ -55,7 +56,7 @@ export class Exchange {
     this.identity.userId = null;
     this.identity.companyId = null;
     this.sessionToken = null;
-    this.transactionId = "";
+    this.transactionId.clear();
     this.addedTransactionHeader = false;
     this.weight = 1;
     this.blockedBy = null;
@@ -125,7 +126,7 @@ export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
   }
   if (ex.transactionId.length > 0) {
     out.str(',"transaction_id":');
-    writeJsonString(out, ex.transactionId);
+    writeJsonStringBytes(out, ex.transactionId.ptr, ex.transactionId.length);
   }
   out.str(',"direction":"Incoming","weight":');
   out.int(ex.weight);

@@ -3,7 +3,7 @@
 // header. Pseudo headers (":path", ":status", ...) come first.
 import { HeaderLookup } from "./headers";
 import { ByteBuf } from "../lib/bytes";
-import { writeJsonLowerAsciiStringBytes, writeJsonString, writeJsonStringBytes } from "../lib/json";
+import { writeJsonLowerAsciiStringBytes, writeJsonStringBytes } from "../lib/json";
 
 /** Per pair, 5 u32: key pointer, key length, value pointer, value length, name hash. */
 const ENTRY: usize = 20;
@@ -112,9 +112,9 @@ export class HeaderMap extends HeaderLookup {
   /**
    * Writes the real headers as a JSON object: lowercased names, repeated headers joined
    * with ", ", masked names left out, pseudo headers skipped; then x-moesif-transaction-id
-   * when `transactionId` is given (added to the request after the map was read).
+   * when `transactionId` (UTF-8) is given (added to the request after the map was read).
    */
-  writeJson(out: ByteBuf, masks: Array<string>, transactionId: string | null = null): void {
+  writeJson(out: ByteBuf, masks: Array<string>, transactionId: ByteBuf | null = null): void {
     out.byte(0x7b);
     let first = true;
     const count = this.count;
@@ -168,7 +168,7 @@ export class HeaderMap extends HeaderLookup {
     if (transactionId !== null && !masks.includes("x-moesif-transaction-id")) {
       if (!first) out.byte(0x2c);
       out.str('"x-moesif-transaction-id":');
-      writeJsonString(out, transactionId);
+      writeJsonStringBytes(out, transactionId.ptr, transactionId.length);
     }
     out.byte(0x7d);
   }
