@@ -178,21 +178,28 @@ const maskHashes = new Array<u32>(8);
 
 /** lowerHash of a lowercase ASCII name held in a string. */
 function stringHash(s: string): u32 {
-  let h: u32 = 2166136261;
+  const n = <usize>s.length;
+  if (n == 0) return 0;
   const p = changetype<usize>(s);
-  for (let k = 0; k < s.length; k++) h = (h ^ <u32>load<u16>(p + (<usize>k << 1))) * 16777619;
-  return h;
+  return nameHash(n, <u32>load<u16>(p), <u32>load<u16>(p + ((n >> 1) << 1)), <u32>load<u16>(p + ((n - 1) << 1)));
 }
 
 const joined = new ByteBuf(256);
 
-/** FNV-1a over the ASCII-lowercased name. */
+/**
+ * A name's hash from its length and three ASCII-lowercased bytes (first, middle, last): no
+ * loop over the name. Lookups compare names in full on a hash match, so collisions only
+ * cost a comparison.
+ */
 function lowerHash(p: usize, n: usize): u32 {
-  let h: u32 = 2166136261;
-  for (let k: usize = 0; k < n; k++) {
-    let c = <u32>load<u8>(p + k);
-    if (c >= 65 && c <= 90) c += 32;
-    h = (h ^ c) * 16777619;
-  }
-  return h;
+  if (n == 0) return 0;
+  return nameHash(n, lower(<u32>load<u8>(p)), lower(<u32>load<u8>(p + (n >> 1))), lower(<u32>load<u8>(p + n - 1)));
+}
+
+@inline function lower(c: u32): u32 {
+  return c - 65 < 26 ? c | 0x20 : c;
+}
+
+@inline function nameHash(n: usize, first: u32, middle: u32, last: u32): u32 {
+  return (<u32>n & 0xff) | ((first & 0xff) << 8) | ((middle & 0xff) << 16) | (last << 24);
 }
