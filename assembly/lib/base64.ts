@@ -66,8 +66,8 @@ export function encodeBase64(src: usize, len: i32, out: ByteBuf): void {
 }
 
 @inline
-function charAt(ptr: usize, i: i32, wide: bool): u32 {
-  return wide ? <u32>load<u16>(ptr + (<usize>i << 1)) : <u32>load<u8>(ptr + <usize>i);
+function charAt(ptr: usize, i: i32): u32 {
+  return <u32>load<u8>(ptr + <usize>i);
 }
 
 @inline
@@ -81,16 +81,16 @@ function dec(c: u32): u32 {
 }
 
 /**
- * Appends the decoding of `len` characters at `ptr` (bytes, or UTF-16 units when `wide`)
+ * Appends the decoding of `len` bytes at `ptr`
  * to `out`; false (and `out` as it was) when it is not base64.
  */
-function decodeInto(ptr: usize, len: i32, wide: bool, out: ByteBuf): bool {
+function decodeInto(ptr: usize, len: i32, out: ByteBuf): bool {
   let start = 0;
   let end = len;
-  while (start < end && isSpace(charAt(ptr, start, wide))) start++;
-  while (end > start && isSpace(charAt(ptr, end - 1, wide))) end--;
+  while (start < end && isSpace(charAt(ptr, start))) start++;
+  while (end > start && isSpace(charAt(ptr, end - 1))) end--;
   let pad = 0;
-  while (end > start && charAt(ptr, end - 1, wide) == 0x3d) {
+  while (end > start && charAt(ptr, end - 1) == 0x3d) {
     end--;
     pad++;
   }
@@ -102,10 +102,10 @@ function decodeInto(ptr: usize, len: i32, wide: bool, out: ByteBuf): bool {
   let i = start;
   const whole = start + (n & ~3);
   while (i < whole) {
-    const a = dec(charAt(ptr, i, wide));
-    const b = dec(charAt(ptr, i + 1, wide));
-    const c = dec(charAt(ptr, i + 2, wide));
-    const d = dec(charAt(ptr, i + 3, wide));
+    const a = dec(charAt(ptr, i));
+    const b = dec(charAt(ptr, i + 1));
+    const c = dec(charAt(ptr, i + 2));
+    const d = dec(charAt(ptr, i + 3));
     if ((a | b | c | d) & 0x80) return false;
     const t = (a << 18) | (b << 12) | (c << 6) | d;
     store<u8>(w, <u8>(t >> 16));
@@ -116,9 +116,9 @@ function decodeInto(ptr: usize, len: i32, wide: bool, out: ByteBuf): bool {
   }
   const rem = end - i;
   if (rem >= 2) {
-    const a = dec(charAt(ptr, i, wide));
-    const b = dec(charAt(ptr, i + 1, wide));
-    const c = rem == 3 ? dec(charAt(ptr, i + 2, wide)) : 0;
+    const a = dec(charAt(ptr, i));
+    const b = dec(charAt(ptr, i + 1));
+    const c = rem == 3 ? dec(charAt(ptr, i + 2)) : 0;
     if ((a | b | c) & 0x80) return false;
     const t = (a << 18) | (b << 12) | (c << 6);
     store<u8>(w, <u8>(t >> 16));
@@ -129,15 +129,10 @@ function decodeInto(ptr: usize, len: i32, wide: bool, out: ByteBuf): bool {
 }
 
 /**
- * Appends the decoding of s[start, end) to `out`: the standard or url-safe alphabet, padded
- * or not, surrounding whitespace ignored. False (and `out` unchanged) on any other character
- * or a length that cannot be base64. No substring, no array.
+ * Appends the decoding of `len` bytes at `src` to `out`: the standard or url-safe alphabet,
+ * padded or not, surrounding whitespace ignored. False (and `out` unchanged) on any other
+ * character or a length that cannot be base64.
  */
-export function decodeBase64Into(s: string, start: i32, end: i32, out: ByteBuf): bool {
-  return start >= 0 && end >= start && end <= s.length && decodeInto(changetype<usize>(s) + (<usize>start << 1), end - start, true, out);
-}
-
-/** decodeBase64Into over raw bytes. */
 export function decodeBase64BytesInto(src: usize, len: i32, out: ByteBuf): bool {
-  return len >= 0 && decodeInto(src, len, false, out);
+  return len >= 0 && decodeInto(src, len, out);
 }

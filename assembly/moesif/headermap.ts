@@ -89,6 +89,13 @@ export class HeaderMap extends HeaderLookup {
     return this.value(i);
   }
 
+  getBytes(lowerName: string, out: ByteBuf): bool {
+    const i = this.find(lowerName);
+    if (i < 0) return false;
+    out.raw(this.valuePtr(i), this.valueLen(i));
+    return true;
+  }
+
   value(i: i32): string {
     return String.UTF8.decodeUnsafe(this.valuePtr(i), <usize>this.valueLen(i));
   }

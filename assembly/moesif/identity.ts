@@ -7,7 +7,7 @@
 // came from a header. Header names in IdentityConfig are expected lowercase (the config
 // loader normalizes them). Malformed tokens identify nobody; nothing here traps.
 
-import { decodeBase64Into } from "../lib/base64";
+import { decodeBase64BytesInto } from "../lib/base64";
 import { ByteBuf } from "../lib/bytes";
 import { isValidJson } from "../lib/json";
 import { memberText, parseJsonBytes } from "../lib/json_value";
@@ -39,24 +39,28 @@ export function identify(cfg: IdentityConfig, req: HeaderLookup, resp: HeaderLoo
 
   // The token is decoded only when it can still contribute something.
   if (user === null || wantCompanyClaim) {
-    const auth = firstPresent(req, cfg.authorizationHeaderNames);
-    if (auth !== null) {
+    // The header's bytes as the host sent them (no string for a long token).
+    const auth = authBytes;
+    auth.clear();
+    if (auth.capacity > 65536) auth.shrinkTo(512);
+    if (firstPresentBytes(req, cfg.authorizationHeaderNames, auth)) {
+      const a = auth.ptr;
       let s = 0;
       let e = auth.length;
-      while (s < e && isSpace(codeAt(auth, s))) s++;
-      while (e > s && isSpace(codeAt(auth, e - 1))) e--;
+      while (s < e && isSpace(codeAt(a, s))) s++;
+      while (e > s && isSpace(codeAt(a, e - 1))) e--;
 
       let payload = false;
-      const bearer = afterScheme(auth, s, e, "bearer");
+      const bearer = afterScheme(a, s, e, "bearer");
       if (bearer >= 0) {
-        payload = dottedPayload(auth, bearer, e, false);
+        payload = dottedPayload(a, bearer, e, false);
       } else {
-        const basic = afterScheme(auth, s, e, "basic");
+        const basic = afterScheme(a, s, e, "basic");
         if (basic >= 0) {
-          if (user === null) user = basicUsername(auth, basic, e);
+          if (user === null) user = basicUsername(a, basic, e);
         } else {
           // Custom scheme or bare token: as the Lua plugin, segment 2 if dotted, else the whole value.
-          payload = dottedPayload(auth, s, e, true);
+          payload = dottedPayload(a, s, e, true);
         }
       }
       if (payload && user === null) user = claim(cfg.userIdField);
@@ -69,7 +73,14 @@ export function identify(cfg: IdentityConfig, req: HeaderLookup, resp: HeaderLoo
   out.companyId = company;
 }
 
-@inline function codeAt(s: string, i: i32): u32 {
+// The Authorization value being read (reused: no allocation per token).
+const authBytes = new ByteBuf(512);
+
+@inline function codeAt(p: usize, i: i32): u32 {
+  return <u32>load<u8>(p + <usize>i);
+}
+
+@inline function unitAt(s: string, i: i32): u32 {
   return <u32>load<u16>(changetype<usize>(s) + (<usize>i << 1));
 }
 
@@ -84,23 +95,24 @@ function present(h: HeaderLookup | null, name: string): string | null {
   return v !== null && v.length > 0 ? v : null;
 }
 
-function firstPresent(h: HeaderLookup, names: Array<string>): string | null {
+/** Appends the first non-empty value among `names` to `out` (empty on entry); false if none. */
+function firstPresentBytes(h: HeaderLookup, names: Array<string>, out: ByteBuf): bool {
   for (let i = 0; i < names.length; i++) {
-    const v = present(h, unchecked(names[i]));
-    if (v !== null) return v;
+    if (h.getBytes(unchecked(names[i]), out) && out.length > 0) return true;
+    out.clear();
   }
-  return null;
+  return false;
 }
 
 /** Index of the credentials when v[s, e) starts with `scheme` (lowercase, matched
  *  case-insensitively) and at least one space or tab; else -1. */
-function afterScheme(v: string, s: i32, e: i32, scheme: string): i32 {
+function afterScheme(v: usize, s: i32, e: i32, scheme: string): i32 {
   const n = scheme.length;
   if (e - s <= n) return -1;
   for (let i = 0; i < n; i++) {
     const c = codeAt(v, s + i);
-    // Setting bit 0x20 maps A-Z onto a-z and maps no other code unit onto a letter.
-    if ((c | 0x20) != codeAt(scheme, i)) return -1;
+    // Setting bit 0x20 maps A-Z onto a-z and maps no other byte onto a letter.
+    if ((c | 0x20) != unitAt(scheme, i)) return -1;
   }
   let p = s + n;
   if (!isSpace(codeAt(v, p))) return -1;
@@ -111,9 +123,9 @@ function afterScheme(v: string, s: i32, e: i32, scheme: string): i32 {
 // The decoded token payload of the request being identified (reused: no allocation per token).
 const payloadBytes = new ByteBuf(512);
 
-/** Decodes the JSON object in segment 2 of a dotted token in v[s, e) into payloadBytes;
+/** Decodes the JSON object in segment 2 of a dotted token in bytes v[s, e) into payloadBytes;
  *  with `wholeIfUndotted` an undotted token is itself the payload. False when there is none. */
-function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): bool {
+function dottedPayload(v: usize, s: i32, e: i32, wholeIfUndotted: bool): bool {
   let a = s;
   let b = e;
   let dot = s;
@@ -129,7 +141,7 @@ function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): bool {
   const buf = payloadBytes;
   buf.clear();
   if (buf.capacity > 65536) buf.shrinkTo(512);
-  if (!decodeBase64Into(v, a, b, buf) || buf.length == 0) return false;
+  if (!decodeBase64BytesInto(v + <usize>a, b - a, buf) || buf.length == 0) return false;
   // A JSON object, validated in full as the DOM parser would (claims are then read in place).
   let p = buf.ptr;
   const end = p + <usize>buf.length;
@@ -138,11 +150,11 @@ function dottedPayload(v: string, s: i32, e: i32, wholeIfUndotted: bool): bool {
 }
 
 /** RFC 7617 user-id: the decoded credentials up to the first colon. */
-function basicUsername(v: string, s: i32, e: i32): string | null {
+function basicUsername(v: usize, s: i32, e: i32): string | null {
   if (s >= e) return null;
   const buf = payloadBytes;
   buf.clear();
-  if (!decodeBase64Into(v, s, e, buf)) return null;
+  if (!decodeBase64BytesInto(v + <usize>s, e - s, buf)) return null;
   const n = buf.length;
   for (let i = 0; i < n; i++) {
     if (load<u8>(buf.ptr + <usize>i) == 0x3a) return i > 0 ? String.UTF8.decodeUnsafe(buf.ptr, <usize>i) : null;
