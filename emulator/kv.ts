@@ -12,6 +12,8 @@ export const KV_RESERVED_PAGES = 2;
 
 interface Entry {
   key: string;
+  /** UTF-8 length of `key`. */
+  keyBytes: number;
   /** The stored bytes: a view of `block`. */
   value: Uint8Array;
   /** Storage of the size class `cost`, recycled when the entry goes (like slab chunks). */
@@ -71,7 +73,7 @@ export class KvZone {
       this.map.delete(id);
       this.map.set(id, e);
     }
-    return { value: e.value, cas: e.cas };
+    return e;
   }
 
   /** value null = delete. `cas` undefined = unconditional (for tests/seeding). */
@@ -86,8 +88,18 @@ export class KvZone {
       this.recycle(cur);
       return "ok";
     }
+    const keyBytes = cur ? cur.keyBytes : Buffer.byteLength(key);
+    const cost = entryCost(keyBytes, value.length);
+    if (cur && cur.cost === cost) {
+      // Same size class: rewritten in its own chunk (no memory change), moved to the recent end.
+      cur.block.set(value);
+      if (cur.value.length !== value.length) cur.value = cur.block.subarray(0, value.length);
+      cur.cas++;
+      this.map.delete(id);
+      this.map.set(id, cur);
+      return "ok";
+    }
     const storedKey = cur ? cur.key : key;
-    const cost = entryCost(Buffer.byteLength(storedKey), value.length);
     const freed = cur ? cur.cost : 0;
     if (this.used - freed + cost > this.capacity) {
       if (this.eviction === "none" || !this.evict(cost, freed, id)) return "no_memory";
@@ -99,7 +111,7 @@ export class KvZone {
     }
     const block = this.block(cost);
     block.set(value);
-    this.map.set(id, { key: storedKey, value: block.subarray(0, value.length), block, cas: cur ? cur.cas + 1 : 1, cost });
+    this.map.set(id, { key: storedKey, keyBytes, value: block.subarray(0, value.length), block, cas: cur ? cur.cas + 1 : 1, cost });
     this.used += cost;
     return "ok";
   }
@@ -216,12 +228,13 @@ export class SharedKV {
   /** "ns/key" → zone `ns` if defined, else `*` with the full key; "queue" if ns names a queue. */
   resolve(key: string): KvZone | "queue" | null {
     const slash = key.indexOf("/");
-    if (slash > 0) {
-      const z = this.find(key.slice(0, slash));
-      if (z) return z.kind === "kv" ? z.zone : "queue";
+    let star: KvZone | null = null;
+    // No substring, no closure: this runs for every shared-data call.
+    for (const z of this.zones) {
+      if (slash > 0 && z.name.length === slash && key.startsWith(z.name)) return z.kind === "kv" ? z.zone : "queue";
+      if (z.name === "*" && z.kind === "kv") star = z.zone;
     }
-    const star = this.find("*");
-    return star && star.kind === "kv" ? star.zone : null;
+    return star;
   }
 
   private zoneFor(key: string): KvZone {
