@@ -157,7 +157,10 @@ export class FilterState {
   }
 
   giveBack(ex: Exchange): void {
-    ex.reset();
+    // The pool is a stack: its top few exchanges are reused request after request and keep
+    // buffers for bodies up to the default 100 KB limit (no regrowing per request); deeper
+    // ones, reused only under concurrency, keep 64 KiB. At most 8 × 2 × 256 KiB + 56 × 2 × 64 KiB.
+    ex.reset(this.pool.length < 8 ? 1 << 18 : 1 << 16);
     if (this.pool.length < 64) this.pool.push(ex);
   }
 }

@@ -38,7 +38,8 @@ export class Exchange {
   routeName: string = "";
   serviceName: string = "";
 
-  reset(): void {
+  /** Clears for reuse; body buffers above `keepBytes` are given back. */
+  reset(keepBytes: i32): void {
     this.startMs = 0;
     this.endMs = 0;
     this.scheme = "http";
@@ -65,8 +66,8 @@ export class Exchange {
     this.routeName = "";
     this.serviceName = "";
     // A huge body must not pin its buffer in a pooled exchange.
-    this.requestBody.shrinkTo(1 << 16);
-    this.responseBody.shrinkTo(1 << 16);
+    this.requestBody.shrinkTo(keepBytes);
+    this.responseBody.shrinkTo(keepBytes);
   }
 }
 
