@@ -1859,7 +1859,8 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_get_shared_data: (kptr, klen, ptrPtr, lenPtr, casPtr) => {
-        const key = textAt(kptr, klen);
+        // The key's bytes in place: zones hash them (crc32) without a string.
+        const key = view(kptr, klen) ?? EMPTY;
         const pp = out(ptrPtr);
         const lp = out(lenPtr);
         const cp = out(casPtr);
@@ -1876,8 +1877,8 @@ export class KongWasmHost {
         return Result.Ok;
       },
       proxy_set_shared_data: (kptr, klen, vptr, vlen, cas) => {
-        const key = textAt(kptr, klen);
-        // The zone copies the value into its own storage before returning.
+        const key = view(kptr, klen) ?? EMPTY;
+        // The zone copies the value (and a new key) into its own storage before returning.
         const value = view(vptr, vlen);
         const zone = this.kv.resolve(key);
         if (zone === "queue") throw bad("attempt to set key/value in a queue");
@@ -1888,7 +1889,7 @@ export class KongWasmHost {
             w,
             "critical",
             ctxId(),
-            `[wasm] "${zone.name}" shm store: no memory; cannot allocate pair with key size ${enc.encode(key).length} ` +
+            `[wasm] "${zone.name}" shm store: no memory; cannot allocate pair with key size ${key.length} ` +
               `and value size ${value?.length ?? 0}`,
           );
           throw kindTrap("internal error", "failed setting value to shm (could not write to slab)");

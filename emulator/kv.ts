@@ -64,8 +64,11 @@ export class KvZone {
     this.capacity = size - KV_RESERVED_PAGES * PAGE;
   }
 
-  /** The stored bytes are a view, valid until the entry is next written or removed. */
-  get(key: string, touch = true): { value: Uint8Array; cas: number } | null {
+  /**
+   * The stored bytes are a view, valid until the entry is next written or removed. `key` as
+   * text or as its UTF-8 bytes (the host passes the filter's bytes: no string per call).
+   */
+  get(key: string | Uint8Array, touch = true): { value: Uint8Array; cas: number } | null {
     const id = crc32(key);
     const e = this.map.get(id);
     if (!e) return null;
@@ -76,8 +79,8 @@ export class KvZone {
     return e;
   }
 
-  /** value null = delete. `cas` undefined = unconditional (for tests/seeding). */
-  set(key: string, value: Uint8Array | null, cas: number | undefined): KvSetResult {
+  /** value null = delete. `cas` undefined = unconditional (for tests/seeding). `key` as in get. */
+  set(key: string | Uint8Array, value: Uint8Array | null, cas: number | undefined): KvSetResult {
     const id = crc32(key);
     const cur = this.map.get(id);
     if (cas !== undefined && cas !== (cur ? cur.cas : 0)) return "cas_mismatch";
@@ -88,7 +91,7 @@ export class KvZone {
       this.recycle(cur);
       return "ok";
     }
-    const keyBytes = cur ? cur.keyBytes : Buffer.byteLength(key);
+    const keyBytes = cur ? cur.keyBytes : typeof key === "string" ? Buffer.byteLength(key) : key.length;
     const cost = entryCost(keyBytes, value.length);
     if (cur && cur.cost === cost) {
       // Same size class: rewritten in its own chunk (no memory change), moved to the recent end.
@@ -99,7 +102,7 @@ export class KvZone {
       this.map.set(id, cur);
       return "ok";
     }
-    const storedKey = cur ? cur.key : key;
+    const storedKey = cur ? cur.key : typeof key === "string" ? key : dec.decode(key);
     const freed = cur ? cur.cost : 0;
     if (this.used - freed + cost > this.capacity) {
       if (this.eviction === "none" || !this.evict(cost, freed, id)) return "no_memory";
@@ -201,6 +204,16 @@ export class SharedQueue {
   }
 }
 
+const dec = new TextDecoder();
+
+/** Whether `key` (text or UTF-8 bytes) begins with the ASCII `prefix`. */
+function startsWith(key: string | Uint8Array, prefix: string): boolean {
+  if (typeof key === "string") return key.startsWith(prefix);
+  if (key.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
 export type ShmZone = { kind: "kv"; zone: KvZone } | { kind: "queue"; queue: SharedQueue };
 
 export class SharedKV {
@@ -226,12 +239,12 @@ export class SharedKV {
   }
 
   /** "ns/key" → zone `ns` if defined, else `*` with the full key; "queue" if ns names a queue. */
-  resolve(key: string): KvZone | "queue" | null {
-    const slash = key.indexOf("/");
+  resolve(key: string | Uint8Array): KvZone | "queue" | null {
+    const slash = typeof key === "string" ? key.indexOf("/") : key.indexOf(47);
     let star: KvZone | null = null;
     // No substring, no closure: this runs for every shared-data call.
     for (const z of this.zones) {
-      if (slash > 0 && z.name.length === slash && key.startsWith(z.name)) return z.kind === "kv" ? z.zone : "queue";
+      if (slash > 0 && z.name.length === slash && startsWith(key, z.name)) return z.kind === "kv" ? z.zone : "queue";
       if (z.name === "*" && z.kind === "kv") star = z.zone;
     }
     return star;
