@@ -1558,21 +1558,19 @@ export class KongWasmHost {
     };
     type Op = "add" | "set" | "remove";
     const applyOp = (c: HttpCtx, type: number, op: Op, key: string, value: string): void => {
+      // Only pseudo headers need the lowercased name (no lowercase copy for the rest).
+      const pseudo = key.charCodeAt(0) === 58;
       if (type === MapType.RequestHeaders) {
-        const lk = key.toLowerCase();
-        if (lk === ":path") {
-          if (op !== "remove") c.path = value;
+        if (pseudo) {
+          const lk = key.toLowerCase();
+          if (lk === ":path" && op !== "remove") c.path = value;
+          if (lk === ":method" && op !== "remove") c.method = value;
           return;
         }
-        if (lk === ":method") {
-          if (op !== "remove") c.method = value;
-          return;
-        }
-        if (lk.startsWith(":")) return;
         mutate(c.reqHeaders, op, key, value);
         return;
       }
-      if (key.toLowerCase() === ":status") {
+      if (pseudo && key.toLowerCase() === ":status") {
         if (op !== "remove" && c.respHeaders) c.status = Number(value) || c.status;
         return;
       }

@@ -128,13 +128,13 @@ function found(v: string | undefined): PropResult {
 }
 
 export function requestProperty(env: PropEnv, req: PropRequest, path: string): PropResult {
-  const q = req.uri.indexOf("?");
+  if (path.startsWith("kong.")) return found(kongProp(env, req, path));
   if (path.startsWith("request.headers.")) return found(findHeader(req.headers, path.slice(16)));
   if (path.startsWith("response.headers.")) {
     return found(req.respHeaders ? findHeader(req.respHeaders, path.slice(17)) : undefined);
   }
   if (path.startsWith("ngx.")) return found(ngxVar(env, req, path.slice(4)));
-  if (path.startsWith("kong.")) return found(kongProp(env, req, path));
+  const q = req.uri.indexOf("?");
   switch (path) {
     case "source.address":
       return found(req.remoteAddr);
