@@ -1,14 +1,14 @@
 // Checksums used by the gzip (CRC-32, RFC 1952) and zlib (Adler-32, RFC 1950) wrappers.
 
-// CRC-32 with the reflected polynomial 0xEDB88320, "slicing by 8": eight 256-entry tables let
-// the loop consume 8 bytes per step (about twice the speed of 4). Built on first use (8 KiB)
-// so modules that never checksum pay nothing.
+// CRC-32 with the reflected polynomial 0xEDB88320, "slicing by 16": sixteen 256-entry tables
+// let the loop consume 16 bytes per step (gunzip checks every inflated byte, so this is a
+// third of its time at 8). Built on first use (16 KiB) so modules that never checksum pay nothing.
 let crcTable: StaticArray<u32> | null = null;
 
 function crcTables(): usize {
   let t = crcTable;
   if (t == null) {
-    t = new StaticArray<u32>(2048);
+    t = new StaticArray<u32>(4096);
     for (let n: u32 = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -17,7 +17,7 @@ function crcTables(): usize {
     // Table k advances a byte followed by k zero bytes.
     for (let n = 0; n < 256; n++) {
       let c = unchecked(t[n]);
-      for (let k = 1; k < 8; k++) {
+      for (let k = 1; k < 16; k++) {
         c = unchecked(t[c & 0xff]) ^ (c >>> 8);
         unchecked((t[(k << 8) + n] = c));
       }
@@ -33,20 +33,30 @@ export function crc32(src: usize, len: i32, seed: u32 = 0): u32 {
   let c = ~seed;
   let p = src;
   let n = len;
-  while (n >= 8) {
-    const lo = c ^ load<u32>(p);
-    const hi = load<u32>(p, 4);
+  while (n >= 16) {
+    const w0 = c ^ load<u32>(p);
+    const w1 = load<u32>(p, 4);
+    const w2 = load<u32>(p, 8);
+    const w3 = load<u32>(p, 12);
     c =
-      load<u32>(t + (7 << 10) + ((lo & 0xff) << 2)) ^
-      load<u32>(t + (6 << 10) + (((lo >>> 8) & 0xff) << 2)) ^
-      load<u32>(t + (5 << 10) + (((lo >>> 16) & 0xff) << 2)) ^
-      load<u32>(t + (4 << 10) + ((lo >>> 24) << 2)) ^
-      load<u32>(t + (3 << 10) + ((hi & 0xff) << 2)) ^
-      load<u32>(t + (2 << 10) + (((hi >>> 8) & 0xff) << 2)) ^
-      load<u32>(t + (1 << 10) + (((hi >>> 16) & 0xff) << 2)) ^
-      load<u32>(t + ((hi >>> 24) << 2));
-    p += 8;
-    n -= 8;
+      load<u32>(t + (15 << 10) + ((w0 & 0xff) << 2)) ^
+      load<u32>(t + (14 << 10) + (((w0 >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (13 << 10) + (((w0 >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + (12 << 10) + ((w0 >>> 24) << 2)) ^
+      load<u32>(t + (11 << 10) + ((w1 & 0xff) << 2)) ^
+      load<u32>(t + (10 << 10) + (((w1 >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (9 << 10) + (((w1 >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + (8 << 10) + ((w1 >>> 24) << 2)) ^
+      load<u32>(t + (7 << 10) + ((w2 & 0xff) << 2)) ^
+      load<u32>(t + (6 << 10) + (((w2 >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (5 << 10) + (((w2 >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + (4 << 10) + ((w2 >>> 24) << 2)) ^
+      load<u32>(t + (3 << 10) + ((w3 & 0xff) << 2)) ^
+      load<u32>(t + (2 << 10) + (((w3 >>> 8) & 0xff) << 2)) ^
+      load<u32>(t + (1 << 10) + (((w3 >>> 16) & 0xff) << 2)) ^
+      load<u32>(t + ((w3 >>> 24) << 2));
+    p += 16;
+    n -= 16;
   }
   while (n > 0) {
     c = load<u32>(t + (((c ^ load<u8>(p)) & 0xff) << 2)) ^ (c >>> 8);
