@@ -1432,17 +1432,7 @@ export class KongWasmHost {
   private hostFunctions(w: WorkerState): Record<string, (...a: never[]) => unknown> {
     const frame = (): Frame => w.frame ?? { phase: "init", ctx: null, call: null };
     const memSize = (): number => w.mem.byteLength;
-    const slice = (ptr: number, len: number): Uint8Array | null => {
-      ptr >>>= 0;
-      len >>>= 0;
-      if (ptr === 0) {
-        if (len !== 0) throw bad("invalid slice pointer passed to host function");
-        return null;
-      }
-      if (ptr + len > memSize()) throw bad("invalid slice pointer passed to host function");
-      return copyOf(w.mem.subarray(ptr, ptr + len));
-    };
-    /** Like slice, without the copy: only for data used before the call returns or mallocs. */
+    /** The filter's bytes [ptr, ptr+len) in place: only for data used before the call returns or mallocs. */
     const view = (ptr: number, len: number): Uint8Array | null => {
       ptr >>>= 0;
       len >>>= 0;
@@ -1452,6 +1442,11 @@ export class KongWasmHost {
       }
       if (ptr + len > memSize()) throw bad("invalid slice pointer passed to host function");
       return w.mem.subarray(ptr, ptr + len);
+    };
+    /** Like view, as the host's own copy. */
+    const slice = (ptr: number, len: number): Uint8Array | null => {
+      const v = view(ptr, len);
+      return v === null ? null : copyOf(v);
     };
     const out = (ptr: number, align = 4, size = 4): number => {
       ptr >>>= 0;
