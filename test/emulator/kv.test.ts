@@ -106,6 +106,23 @@ describe("SharedKV API", () => {
     assert.equal(kv.bytesUsed(), 128);
     assert.equal(kv.entries().length, 1);
   });
+
+  it("values handed out are copies: reused storage does not change them", () => {
+    // Stored values live in recycled size-class blocks; what get/entries return must not
+    // follow a later write, delete or reuse of that block.
+    const kv = new SharedKV({ size: 65536 });
+    kv.set("a", "first");
+    const got = kv.get("a")!.value;
+    const listed = kv.entries()[0].value;
+    kv.set("a", "again");
+    kv.delete("a");
+    kv.set("b", "other");
+    kv.set("b", new Uint8Array([1, 2, 3, 4, 5]));
+    assert.equal(dec(got), "first");
+    assert.equal(dec(listed), "first");
+    assert.deepEqual([...kv.get("b")!.value], [1, 2, 3, 4, 5]);
+    assert.equal(kv.get("a"), null);
+  });
 });
 
 describe("shared queues", () => {
