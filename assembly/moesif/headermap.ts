@@ -14,17 +14,21 @@ export class HeaderMap extends HeaderLookup {
   /** The pairs' entries, reused from request to request (grown when a map is larger). */
   private entries: ArrayBuffer = new ArrayBuffer(<i32>(32 * ENTRY));
   count: i32 = 0;
+  /** Whether some header name occurs more than once (found while indexing). */
+  private repeats: bool = false;
 
   /** Forgets the map; a buffer grown by a huge map is given back. */
   clear(): void {
     this.bytes.clear();
     if (this.bytes.capacity > (1 << 16)) this.bytes.shrinkTo(1024);
     this.count = 0;
+    this.repeats = false;
   }
 
   /** Indexes the serialized map the caller put in `bytes` (nothing there: an empty map). */
   index(): void {
     this.count = 0;
+    this.repeats = false;
     const base = this.bytes.ptr;
     const size = <usize>this.bytes.length;
     if (size < 4) return;
@@ -32,6 +36,7 @@ export class HeaderMap extends HeaderLookup {
     if (n == 0 || <usize>4 + n * 8 > size) return;
     if (n * ENTRY > <usize>this.entries.byteLength) this.entries = new ArrayBuffer(<i32>(n * ENTRY));
     const e = changetype<usize>(this.entries);
+    let seen: u64 = 0;
     let data = base + 4 + n * 8;
     const end = base + size;
     for (let i: usize = 0; i < n; i++) {
@@ -43,9 +48,22 @@ export class HeaderMap extends HeaderLookup {
       store<u32>(p, <u32>kl, 4);
       store<u32>(p, <u32>(data + kl + 1), 8);
       store<u32>(p, <u32>vl, 12);
-      store<u32>(p, lowerHash(data, kl), 16);
+      const h = lowerHash(data, kl);
+      store<u32>(p, h, 16);
       data += kl + 1 + vl + 1;
       this.count++;
+      // Repeated names are rare: a 64-bit filter of the hashes rules most names out, and only
+      // a name whose bit is already set is compared with the earlier ones.
+      const bit = (<u64>1) << <u64>((h * 0x9e3779b1) >>> 26);
+      if ((seen & bit) != 0 && !this.repeats) {
+        for (let j = 0; j < <i32>i; j++) {
+          if (this.hash(j) == h && this.sameName(<i32>i, j)) {
+            this.repeats = true;
+            break;
+          }
+        }
+      }
+      seen |= bit;
     }
   }
 
@@ -125,6 +143,7 @@ export class HeaderMap extends HeaderLookup {
     out.byte(0x7b);
     let first = true;
     const count = this.count;
+    const repeats = this.repeats;
     // Hashes of the masks, so a pair is compared in full only when its hash matches.
     maskHashes.length = 0;
     for (let m = 0; m < masks.length; m++) maskHashes.push(stringHash(unchecked(masks[m])));
@@ -133,7 +152,7 @@ export class HeaderMap extends HeaderLookup {
       if (kl == 0 || load<u8>(this.keyPtr(i)) == 0x3a) continue; // pseudo header
       const hi = this.hash(i);
       let seen = false;
-      for (let j = 0; j < i; j++) {
+      for (let j = 0; repeats && j < i; j++) {
         if (this.hash(j) == hi && this.sameName(i, j)) {
           seen = true;
           break;
@@ -153,7 +172,7 @@ export class HeaderMap extends HeaderLookup {
       writeJsonLowerAsciiStringBytes(out, this.keyPtr(i), kl);
       out.byte(0x3a);
       let next = -1;
-      for (let j = i + 1; j < count; j++) {
+      for (let j = i + 1; repeats && j < count; j++) {
         if (this.hash(j) == hi && this.sameName(i, j)) {
           next = j;
           break;
