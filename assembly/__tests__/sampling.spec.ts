@@ -73,6 +73,23 @@ describe("AppConfig.parse", () => {
 });
 
 describe("sampleRate", () => {
+  it("reads only userId and companyId when needsRequestFacts() is false (the filter fills nothing else)", () => {
+    const plain = cfg('{"sample_rate":40,"user_sample_rate":{"u1":10},"company_sample_rate":{"c1":20}}');
+    expect(plain.needsRequestFacts()).toBe(false);
+    const a = facts("/x", "POST");
+    const b = new RequestFacts(); // every other fact left at its default
+    a.userId = b.userId = "u1";
+    expect(sampleRate(plain, a)).toBe(10);
+    expect(sampleRate(plain, b)).toBe(10);
+    a.userId = b.userId = null;
+    a.companyId = b.companyId = "c1";
+    expect(sampleRate(plain, a)).toBe(20);
+    expect(sampleRate(plain, b)).toBe(20);
+    a.companyId = b.companyId = null;
+    expect(sampleRate(plain, a)).toBe(40);
+    expect(sampleRate(plain, b)).toBe(40);
+    expect(cfg('{"regex_config":[' + routeRate("^/x", 5) + "]}").needsRequestFacts()).toBe(true);
+  });
   it("keeps everything before the first config", () => {
     expect(sampleRate(null, facts())).toBe(100);
   });

@@ -140,12 +140,11 @@ export class MoesifHttp extends Context {
     const appConfig = state.remote.appConfig;
     if (appConfig !== null) {
       const facts = state.facts;
-      if (appConfig.regexRates.length > 0) {
+      if (appConfig.needsRequestFacts()) {
         fillFacts(facts, ex);
         facts.status = ex.status;
         facts.body = appConfig.needsBody && ex.requestBody.length > 0 ? ex.requestBody.toUint8Array() : null;
       } else {
-        // Without regex rates only the user and company rates apply: nothing else is read.
         facts.userId = ex.identity.userId;
         facts.companyId = ex.identity.companyId;
       }

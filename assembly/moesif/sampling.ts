@@ -49,6 +49,12 @@ export class AppConfig {
   /** Some regex_config condition tests `request.body.*`. */
   needsBody: bool = false;
 
+  /** Whether sampleRate reads more of the request facts than userId and companyId
+   *  (only regex_config conditions do). */
+  needsRequestFacts(): bool {
+    return this.regexRates.length > 0;
+  }
+
   /** Null when the text is not a JSON object; odd fields and entries are skipped. */
   static parse(json: string): AppConfig | null {
     return AppConfig.fromJson(parseJson(json, DOC_MAX_DEPTH));
