@@ -823,3 +823,45 @@ test("transaction ids of 200 requests are 200 distinct UUIDv4s", async () => {
     await h.host.stop();
   }
 });
+
+test("metadata.kong follows the route of each request, and route names are re-read after 60 s", async () => {
+  // The emulator reads properties from this object per request, so switching it switches the
+  // route the next request went through (the filter caches the last route and each route's names).
+  const props: Record<string, string> = {};
+  const route = (id: string, name: string): void => {
+    props["kong.route_id"] = id;
+    props["kong.service_id"] = `svc-${id}`;
+    props["kong.route_name"] = name;
+    props["kong.service_name"] = `service ${name}`;
+  };
+  const h = await startFilter(DEFAULT_CONFIG, { kongVersion: "3.9", properties: props });
+  try {
+    const seen: string[] = [];
+    const send = async (id: string, name: string): Promise<void> => {
+      route(id, name);
+      await h.host.request(req("GET", `/${id}`), () => resp(200));
+    };
+    await send("r-1", "orders");
+    await send("r-2", "users");
+    await send("r-1", "orders");
+    await send("", "none"); // no route id: cached like any other
+    await send("r-1", "renamed"); // within 60 s: the cached name stays
+    await h.host.advance(61_000);
+    await send("r-1", "renamed");
+    await h.host.advance(FLUSH_MS);
+    for (const e of h.events) {
+      const k = e.json.metadata.kong;
+      seen.push(`${k.route_id ?? "-"} ${k.service_id ?? "-"} ${k.route_name ?? "-"}`);
+    }
+    assert.deepEqual(seen, [
+      "r-1 svc-r-1 orders",
+      "r-2 svc-r-2 users",
+      "r-1 svc-r-1 orders",
+      "- svc- none",
+      "r-1 svc-r-1 orders",
+      "r-1 svc-r-1 renamed",
+    ]);
+  } finally {
+    await h.host.stop();
+  }
+});

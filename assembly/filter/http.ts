@@ -194,7 +194,10 @@ export class MoesifHttp extends Context {
     identify(state.identity, req, resp, ex.identity);
     const credential = req.get("x-credential-identifier");
     if (credential !== null && credential.length > 0) ex.sessionToken = credential;
-    ex.routeId = routeIdProperty();
+    const routeBytes = propertyScratch;
+    routeBytes.clear();
+    if (host.getPropertyInto(KONG_ROUTE_ID, routeBytes) != host.Result.Ok) routeBytes.clear();
+    ex.routeId = state.routeId(routeBytes);
     let meta = state.routeMeta(ex.routeId, ex.endMs);
     if (meta === null) {
       meta = new RouteMeta();
@@ -256,22 +259,6 @@ const KONG_SERVICE_ID = String.UTF8.encode("kong.service_id");
 const KONG_ROUTE_NAME = String.UTF8.encode("kong.route_name");
 const KONG_SERVICE_NAME = String.UTF8.encode("kong.service_name");
 const SOURCE_ADDRESS = String.UTF8.encode("source.address");
-
-// The route id is read for every request and mostly repeats: the last one's string is
-// reused while the bytes match (its metadata is then found without hashing).
-const lastRouteBytes = new ByteBuf(64);
-let lastRouteId: string = "";
-
-function routeIdProperty(): string {
-  const b = propertyScratch;
-  b.clear();
-  if (host.getPropertyInto(KONG_ROUTE_ID, b) != host.Result.Ok) b.clear();
-  if (b.length == lastRouteBytes.length && memory.compare(b.ptr, lastRouteBytes.ptr, <usize>b.length) == 0) return lastRouteId;
-  lastRouteBytes.clear();
-  lastRouteBytes.append(b);
-  lastRouteId = b.toString();
-  return lastRouteId;
-}
 
 function property(path: ArrayBuffer): string {
   propertyScratch.clear();

@@ -127,19 +127,31 @@ export class FilterState {
     }
   }
 
+  // The last request's route: requests mostly repeat one, so while its id's bytes repeat the
+  // same id string and metadata serve (no string per request, no hashing).
+  private lastRouteBytes: ByteBuf = new ByteBuf(64);
   private lastRouteId: string = "";
   private lastRoute: RouteMeta | null = null;
 
+  /** The route id for the kong.route_id property's bytes (the same string while they repeat). */
+  routeId(bytes: ByteBuf): string {
+    const last = this.lastRouteBytes;
+    if (bytes.length == last.length && memory.compare(bytes.ptr, last.ptr, <usize>bytes.length) == 0) return this.lastRouteId;
+    last.clear();
+    last.append(bytes);
+    this.lastRouteId = bytes.toString();
+    this.lastRoute = null;
+    return this.lastRouteId;
+  }
+
   /** Cached metadata of a route, or null when it must be (re)read. */
   routeMeta(routeId: string, now: i64): RouteMeta | null {
-    // The same string object as last time (the filter reuses it): no hashing.
     let m = this.lastRoute;
-    if (m === null || changetype<usize>(this.lastRouteId) != changetype<usize>(routeId)) {
+    if (m === null || routeId != this.lastRouteId) {
       // No route id (standalone nginx, or a Kong without the property) is cached like any other.
       if (!this.routes.has(routeId)) return null;
       m = this.routes.get(routeId);
-      this.lastRouteId = routeId;
-      this.lastRoute = m;
+      if (routeId == this.lastRouteId) this.lastRoute = m;
     }
     return now - m.readAt < ROUTE_META_TTL_MS ? m : null;
   }
@@ -147,8 +159,7 @@ export class FilterState {
   rememberRoute(routeId: string, meta: RouteMeta): void {
     if (this.routes.size >= ROUTE_META_MAX && !this.routes.has(routeId)) this.routes.clear();
     this.routes.set(routeId, meta);
-    this.lastRouteId = routeId;
-    this.lastRoute = meta;
+    if (routeId == this.lastRouteId) this.lastRoute = meta;
   }
 
   takeExchange(): Exchange {
