@@ -69,7 +69,7 @@ export function free(ptr: usize): void {
   __unpin(ptr);
 }
 
-/** The next host allocation goes to the end of `out`. */
+/** The next host allocation goes to the end of `out` (pass the same `out` to takeOutInto). */
 @inline function landIn(out: ByteBuf): void {
   landing = out;
   landingPtr = 0;
@@ -85,7 +85,7 @@ function takeOutInto(out: ByteBuf, ok: bool): void {
   const ptr = <usize>load<u32>(OUT);
   if (ptr == 0) return;
   const len = <i32>load<u32>(OUT, 4);
-  if (ptr == landingPtr && ptr == out.ptr + <usize>out.length) {
+  if (ptr == landingPtr) {
     if (ok) out.length += len;
   } else {
     if (ok) out.raw(ptr, len);
