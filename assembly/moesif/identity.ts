@@ -9,7 +9,7 @@
 
 import { decodeBase64BytesInto } from "../lib/base64";
 import { ByteBuf } from "../lib/bytes";
-import { isValidJson } from "../lib/json";
+import { isValidJson, skipJsonWs } from "../lib/json";
 import { memberText, parseJsonBytes } from "../lib/json_value";
 import { HeaderLookup } from "./headers";
 
@@ -143,9 +143,8 @@ function dottedPayload(v: usize, s: i32, e: i32, wholeIfUndotted: bool): bool {
   if (buf.capacity > 65536) buf.shrinkTo(512);
   if (!decodeBase64BytesInto(v + <usize>a, b - a, buf) || buf.length == 0) return false;
   // A JSON object, validated in full as the DOM parser would (claims are then read in place).
-  let p = buf.ptr;
-  const end = p + <usize>buf.length;
-  while (p < end && load<u8>(p) <= 0x20) p++;
+  const end = buf.ptr + <usize>buf.length;
+  const p = skipJsonWs(buf.ptr, end);
   return p < end && load<u8>(p) == 0x7b && isValidJson(buf.ptr, buf.length);
 }
 
