@@ -1456,15 +1456,20 @@ export class KongWasmHost {
       return ptr;
     };
     const u32 = (ptr: number, v: number): void => w.memView.setUint32(ptr, v >>> 0, true);
-    /** Copy into a fresh malloc'd buffer; returns the pointer or a result code. */
-    const give = (data: Uint8Array): number | { rc: number } => {
-      const p = w.ex!.malloc(data.length) >>> 0;
+    /** `n` bytes malloc'd in the filter, as the engine asks for them: the pointer, or the result to return. */
+    const alloc = (n: number): number | { rc: number } => {
+      const p = w.ex!.malloc(n) >>> 0;
       if (p === 0) {
-        this.hostLog(w, "critical", frame().ctx?.id ?? 0, `[proxy-wasm] proxy_wasm_alloc(${data.length}) failed`);
+        this.hostLog(w, "critical", frame().ctx?.id ?? 0, `[proxy-wasm] proxy_wasm_alloc(${n}) failed`);
         return { rc: Result.InternalFailure };
       }
-      if (p + data.length > memSize()) return { rc: Result.InvalidMemoryAccess };
-      w.mem.set(data, p);
+      if (p + n > memSize()) return { rc: Result.InvalidMemoryAccess };
+      return p;
+    };
+    /** Copy into a fresh malloc'd buffer; returns the pointer or a result code. */
+    const give = (data: Uint8Array): number | { rc: number } => {
+      const p = alloc(data.length);
+      if (typeof p === "number") w.mem.set(data, p);
       return p;
     };
     const giveOut = (data: Uint8Array, ptrPtr: number, lenPtr: number): number => {
@@ -1483,12 +1488,8 @@ export class KongWasmHost {
     /** Copies a string's UTF-8 bytes into a fresh malloc'd buffer (no intermediate array). */
     const giveTextOut = (s: string, ptrPtr: number, lenPtr: number): number => {
       const n = Buffer.byteLength(s);
-      const p = w.ex!.malloc(n) >>> 0;
-      if (p === 0) {
-        this.hostLog(w, "critical", frame().ctx?.id ?? 0, `[proxy-wasm] proxy_wasm_alloc(${n}) failed`);
-        return Result.InternalFailure;
-      }
-      if (p + n > memSize()) return Result.InvalidMemoryAccess;
+      const p = alloc(n);
+      if (typeof p !== "number") return p.rc;
       writeUtf8(w.memBuf, s, p);
       u32(ptrPtr, p);
       u32(lenPtr, n);
@@ -1708,12 +1709,8 @@ export class KongWasmHost {
         }
         // Like the engine: sized, malloc'd in the filter's memory and written in place.
         const size = marshalSize(shown);
-        const p = w.ex!.malloc(size) >>> 0;
-        if (p === 0) {
-          this.hostLog(w, "critical", ctxId(), `[proxy-wasm] proxy_wasm_alloc(${size}) failed`);
-          return Result.InternalFailure;
-        }
-        if (p + size > memSize()) return Result.InvalidMemoryAccess;
+        const p = alloc(size);
+        if (typeof p !== "number") return p.rc;
         marshalInto(shown, w.memBuf, p);
         u32(pp, p);
         u32(lp, size);
