@@ -13,6 +13,7 @@ import {
   type Upstream,
   type UpstreamResponse,
 } from "../../emulator/index.ts";
+import { openGateway, type Gateway, type GatewayOptions } from "./gateway.ts";
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -42,8 +43,8 @@ export interface CapturedEvent {
   json: any;
 }
 
-export interface FilterHarness {
-  host: KongWasmHost;
+export interface FilterHarness<G extends Gateway = KongWasmHost> {
+  host: G;
   /** Every event POST the filter made, in arrival order. */
   batches: DispatchRequest[];
   /** The (inflated when compressed) text of each batch body. */
@@ -87,14 +88,9 @@ function batchText(req: DispatchRequest): string {
   return dec(body);
 }
 
-/** Starts the filter with `config` (an object is JSON-encoded); batches are answered 201. */
-export async function startFilter(config: object | string, opts: FilterOptions = {}): Promise<FilterHarness> {
-  const host = new KongWasmHost({
-    module: await filterModule(),
-    config: typeof config === "string" ? config : JSON.stringify(config),
-    ...opts,
-  });
-  const h: FilterHarness = {
+/** A harness around `host` whose dispatch handler keeps every batch; batches are answered 201. */
+function harness<G extends Gateway>(host: G): FilterHarness<G> {
+  const h: FilterHarness<G> = {
     host,
     batches: [],
     batchTexts: [],
@@ -129,8 +125,25 @@ export async function startFilter(config: object | string, opts: FilterOptions =
     h.otherDispatches.push(req);
     return { status: 200, headers: [["Content-Type", "application/json"]], body: enc(req.path.includes("rules") ? "[]" : "{}") };
   };
+  return h;
+}
+
+/** Starts the filter with `config` (an object is JSON-encoded) in the emulator. */
+export async function startFilter(config: object | string, opts: FilterOptions = {}): Promise<FilterHarness> {
+  const host = new KongWasmHost({
+    module: await filterModule(),
+    config: typeof config === "string" ? config : JSON.stringify(config),
+    ...opts,
+  });
+  const h = harness(host);
   host.start();
   return h;
+}
+
+/** Starts the filter on this test process's gateway (emulator, or the engine with TEST_GATEWAY=engine). */
+export async function startOnGateway(config: object | string, opts: GatewayOptions = {}): Promise<FilterHarness<Gateway>> {
+  const gw = await openGateway(typeof config === "string" ? config : JSON.stringify(config), opts);
+  return harness(gw);
 }
 
 /** Time after which every queued event has been posted (flush interval plus margin). */

@@ -1,0 +1,209 @@
+// Kong's engine as a test gateway: a generated nginx.conf with the filter, a loopback upstream
+// that answers as each test request asks, and a loopback collector answered by the same
+// DispatchHandler the emulator calls in-process. Real time throughout; traps, worker exits and
+// filter log lines are read from the error log. It offers the members of KongWasmHost the
+// suites use, so a suite runs on either.
+import { fileURLToPath } from "node:url";
+import type { DispatchHandler, KvOptions, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/types.ts";
+import { renderNginxConf, type FilterEntry, type NginxConfSpec, type ZoneSpec } from "./conf.ts";
+import { sendRequest } from "./client.ts";
+import { parseErrorLog, type ParsedLog } from "./errorlog.ts";
+import { engineBinary, ENGINE_ENV } from "./locate.ts";
+import { NginxProcess, sleep, until } from "./nginx.ts";
+import { TestCollector, TestUpstream } from "./servers.ts";
+import { freePort } from "./ports.ts";
+
+export const RELEASE_WASM_PATH = fileURLToPath(new URL("../build/moesif.wasm", import.meta.url));
+const CLIENT_HEADER = "x-kwm-client";
+
+export interface EngineGatewayOptions {
+  /** The filter config (JSON text). Its api_endpoint is pointed at the loopback collector
+   *  when it is absent or names 127.0.0.1 (the path is kept). */
+  config: string;
+  /** Absolute path of the module; default build/moesif.wasm. */
+  modulePath?: string;
+  filterName?: string;
+  workers?: number;
+  /** Default {size: 16 MiB, slru}; null = no shm_kv zone. */
+  kv?: KvOptions | null;
+  clientBodyBufferSize?: number;
+  serverName?: string;
+  /** The whole chain when it is not the one filter with `config` (e.g. two entries). */
+  chain?: (collectorUrl: string) => FilterEntry[];
+  /** Changes to the generated conf (extra directives, keep-alive upstream, …). */
+  conf?: Partial<NginxConfSpec>;
+  /** Keeps the prefix directory (logs) after stop. */
+  keepPrefix?: boolean;
+}
+
+export class EngineGateway {
+  readonly nginx: NginxProcess;
+  readonly upstream = new TestUpstream(CLIENT_HEADER);
+  readonly collector = new TestCollector();
+  port = 0;
+  /** The filter config as handed to the engine (after the api_endpoint rewrite). */
+  config = "";
+  private spec: NginxConfSpec | null = null;
+  private parsed: ParsedLog | null = null;
+  private parsedLength = -1;
+
+  constructor(private readonly opts: EngineGatewayOptions) {
+    const bin = engineBinary();
+    if (!bin) throw new Error(`${ENGINE_ENV} does not name Kong's engine nginx binary`);
+    this.nginx = new NginxProcess(bin);
+  }
+
+  get dispatchHandler(): DispatchHandler | null {
+    return this.collector.handler;
+  }
+
+  set dispatchHandler(h: DispatchHandler | null) {
+    this.collector.handler = h;
+  }
+
+  get collectorUrl(): string {
+    return `http://127.0.0.1:${this.collector.port}`;
+  }
+
+  async start(): Promise<void> {
+    await this.collector.start();
+    await this.upstream.start();
+    this.port = await freePort();
+    this.config = pointAtCollector(this.opts.config, this.collectorUrl);
+    const name = this.opts.filterName ?? "moesif";
+    const kv = this.opts.kv === undefined ? { size: 16 * 1024 * 1024, eviction: "slru" as const } : this.opts.kv;
+    const zones: ZoneSpec[] = [];
+    if (kv) {
+      zones.push({ name: "*", size: kv.size, eviction: kv.eviction });
+      for (const [zname, z] of Object.entries(kv.zones ?? {})) zones.push({ name: zname, size: z.size, eviction: z.eviction });
+    }
+    this.spec = {
+      workers: this.opts.workers ?? 1,
+      modules: [{ name, path: this.opts.modulePath ?? RELEASE_WASM_PATH }],
+      zones,
+      listenPort: this.port,
+      chain: this.opts.chain ? this.opts.chain(this.collectorUrl) : [{ name, config: this.config }],
+      upstreamPort: this.upstream.port,
+      clientHeader: CLIENT_HEADER,
+      clientBodyBufferSize: this.opts.clientBodyBufferSize,
+      serverName: this.opts.serverName,
+      ...this.opts.conf,
+    };
+    this.nginx.writeConf(renderNginxConf(this.spec));
+    await this.nginx.start(this.port);
+    // Workers link the module after the port opens; wait until each has configured (or exited).
+    const want = this.spec.workers;
+    await until("the workers to load the filter", () => {
+      const log = this.nginx.errorLog();
+      const loaded = log.match(/successfully loaded "[^"]+" module/g)?.length ?? 0;
+      return loaded >= want || /exited with fatal code|\[emerg\]/.test(log);
+    });
+  }
+
+  /** Rewrites nginx.conf with `change` applied and reloads (new workers, zones re-created by the engine). */
+  async reload(change: Partial<NginxConfSpec> = {}): Promise<void> {
+    if (!this.spec) throw new Error("start() first");
+    this.spec = { ...this.spec, ...change };
+    this.nginx.writeConf(renderNginxConf(this.spec));
+    const before = this.workerPidsFromLog().length;
+    this.nginx.reload();
+    await until("new workers after the reload", () => this.workerPidsFromLog().length >= before + this.spec!.workers);
+  }
+
+  private log(): ParsedLog {
+    const text = this.nginx.errorLog();
+    if (!this.parsed || text.length !== this.parsedLength) {
+      this.parsed = parseErrorLog(text);
+      this.parsedLength = text.length;
+    }
+    return this.parsed;
+  }
+
+  get logs(): LogLine[] {
+    return this.log().lines;
+  }
+
+  /** Trap reports in the error log. */
+  get traps(): string[] {
+    return this.log().traps;
+  }
+
+  /** Workers that exited other than normally (signals, fatal codes). */
+  get crashes(): Array<{ worker: number; reason: string }> {
+    return this.log().exits.map((e) => ({ worker: e.pid, reason: e.how }));
+  }
+
+  workerPidsFromLog(): number[] {
+    return this.log().workerPids;
+  }
+
+  /** Live worker pids of the master. */
+  workerPids(): number[] {
+    return this.nginx.workerPids();
+  }
+
+  async request(req: ProxyRequest, upstream: Upstream): Promise<ProxyResult> {
+    const trapsBefore = this.traps.length;
+    let clientPort = 0;
+    const res = await sendRequest(this.port, req, {
+      localAddress: req.remoteAddr && /^127\./.test(req.remoteAddr) ? req.remoteAddr : undefined,
+      onConnect: (p) => {
+        clientPort = p;
+        this.upstream.expect(p, upstream);
+      },
+    });
+    const upstreamRequest = this.upstream.take(clientPort);
+    // A trap is logged before nginx answers 500, so it is in the log by now.
+    const trapped = res.status === 500 && this.traps.length > trapsBefore;
+    return {
+      status: res.status,
+      reason: res.reason,
+      headers: res.headers,
+      body: res.body,
+      trapped,
+      local: !upstreamRequest && !trapped,
+      upstreamCalled: upstreamRequest !== undefined,
+      upstreamRequest,
+      worker: 0,
+      contextId: 0,
+    };
+  }
+
+  /** Real time: waits `ms`. */
+  async advance(ms: number): Promise<void> {
+    await sleep(ms);
+  }
+
+  /** Nothing to drain from outside the engine; lets pending socket events run. */
+  async settle(): Promise<void> {
+    await sleep(20);
+  }
+
+  async stop(): Promise<void> {
+    await this.nginx.stop();
+    await this.collector.stop();
+    await this.upstream.stop();
+    if (!this.opts.keepPrefix) this.nginx.cleanup();
+  }
+}
+
+/** The config with api_endpoint pointed at `collectorUrl` when it is missing or a loopback
+ *  address (tests' placeholder endpoints), keeping any path prefix. */
+export function pointAtCollector(config: string, collectorUrl: string): string {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(config);
+  } catch {
+    return config;
+  }
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return config;
+  const o = obj as Record<string, unknown>;
+  const ep = o.api_endpoint;
+  if (ep === undefined) o.api_endpoint = collectorUrl;
+  else if (typeof ep === "string") {
+    const m = /^http:\/\/127\.0\.0\.1(?::\d+)?(\/.*)?$/.exec(ep);
+    if (!m) return config;
+    o.api_endpoint = collectorUrl + (m[1] ?? "");
+  } else return config;
+  return JSON.stringify(o);
+}
