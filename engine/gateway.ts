@@ -18,8 +18,9 @@ const CLIENT_HEADER = "x-kwm-client";
 
 export interface EngineGatewayOptions {
   /** The filter config (JSON text). Its api_endpoint is pointed at the loopback collector
-   *  when it is absent or names 127.0.0.1 (the path is kept). */
-  config: string;
+   *  when it is absent or names 127.0.0.1 (the path is kept). A function receives the
+   *  collector's URL (configs that name it elsewhere, e.g. probe scripts). */
+  config: string | ((collectorUrl: string) => string);
   /** Absolute path of the module; default build/moesif.wasm. */
   modulePath?: string;
   filterName?: string;
@@ -46,6 +47,8 @@ export class EngineGateway {
   private spec: NginxConfSpec | null = null;
   private parsed: ParsedLog | null = null;
   private parsedLength = -1;
+  /** The error log as it was at stop (the prefix directory is removed then). */
+  private finalLog: string | null = null;
 
   constructor(private readonly opts: EngineGatewayOptions) {
     const bin = engineBinary();
@@ -69,7 +72,8 @@ export class EngineGateway {
     await this.collector.start();
     await this.upstream.start();
     this.port = await freePort();
-    this.config = pointAtCollector(this.opts.config, this.collectorUrl);
+    const config = this.opts.config;
+    this.config = typeof config === "function" ? config(this.collectorUrl) : pointAtCollector(config, this.collectorUrl);
     const name = this.opts.filterName ?? "moesif";
     const kv = this.opts.kv === undefined ? { size: 16 * 1024 * 1024, eviction: "slru" as const } : this.opts.kv;
     const zones: ZoneSpec[] = [];
@@ -111,7 +115,7 @@ export class EngineGateway {
   }
 
   private log(): ParsedLog {
-    const text = this.nginx.errorLog();
+    const text = this.finalLog ?? this.nginx.errorLog();
     if (!this.parsed || text.length !== this.parsedLength) {
       this.parsed = parseErrorLog(text);
       this.parsedLength = text.length;
@@ -181,6 +185,7 @@ export class EngineGateway {
 
   async stop(): Promise<void> {
     await this.nginx.stop();
+    this.finalLog = this.nginx.errorLog();
     await this.collector.stop();
     await this.upstream.stop();
     if (!this.opts.keepPrefix) this.nginx.cleanup();
