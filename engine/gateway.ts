@@ -35,6 +35,12 @@ export interface EngineGatewayOptions {
   conf?: Partial<NginxConfSpec>;
   /** Keeps the prefix directory (logs) after stop. */
   keepPrefix?: boolean;
+  /** A real upstream (e.g. the demo API) instead of the per-test upstream. */
+  upstreamPort?: number;
+  /** A collector of the caller's (e.g. local/collector.ts) instead of the test collector. */
+  collectorUrl?: string;
+  /** The gateway's port; default a free one. */
+  listenPort?: number;
 }
 
 export class EngineGateway {
@@ -65,13 +71,13 @@ export class EngineGateway {
   }
 
   get collectorUrl(): string {
-    return `http://127.0.0.1:${this.collector.port}`;
+    return this.opts.collectorUrl ?? `http://127.0.0.1:${this.collector.port}`;
   }
 
   async start(): Promise<void> {
-    await this.collector.start();
-    await this.upstream.start();
-    this.port = await freePort();
+    if (!this.opts.collectorUrl) await this.collector.start();
+    if (this.opts.upstreamPort === undefined) await this.upstream.start();
+    this.port = this.opts.listenPort ?? (await freePort());
     const config = this.opts.config;
     this.config = typeof config === "function" ? config(this.collectorUrl) : pointAtCollector(config, this.collectorUrl);
     const name = this.opts.filterName ?? "moesif";
@@ -87,7 +93,7 @@ export class EngineGateway {
       zones,
       listenPort: this.port,
       chain: this.opts.chain ? this.opts.chain(this.collectorUrl) : [{ name, config: this.config }],
-      upstreamPort: this.upstream.port,
+      upstreamPort: this.opts.upstreamPort ?? this.upstream.port,
       clientHeader: CLIENT_HEADER,
       clientBodyBufferSize: this.opts.clientBodyBufferSize,
       serverName: this.opts.serverName,
