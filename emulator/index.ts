@@ -1,4 +1,5 @@
 // Kong Wasm host emulator: public entry point.
+export * from "./gateway.js";
 export * from "./types.js";
 export { KongWasmHost } from "./host.js";
 export { SharedKV, KvZone, SharedQueue, entryCost, KV_ENTRY_OVERHEAD, KV_RESERVED_PAGES } from "./kv.js";
