@@ -35,6 +35,7 @@ export class BodyPool {
   }
 }
 
+/** Starts a dispatch from a host call: the token, or the result code to return. */
 export function startDispatch(
   rt: Runtime,
   w: WorkerState,

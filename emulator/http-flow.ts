@@ -34,6 +34,7 @@ export const REASONS: Record<number, string> = {
   504: "Gateway Time-out",
 };
 
+/** Serves one client request in worker `w` through the filter's phases. */
 export async function serve(rt: Runtime, w: WorkerState, req: ProxyRequest, upstream: Upstream): Promise<ProxyResult> {
   const life = w.life;
   const crashed = (ctx: HttpCtx | null): ProxyResult => ({

@@ -19,6 +19,7 @@ import { ON_EXPORTS, WorkerState, type CallOutcome, type FilterExports, type Fra
 
 const DEFAULT_KV = { size: 16 * 1024 * 1024, eviction: "slru" as const };
 
+/** The state every part of the host shares, and the calls into the filter. */
 export class Runtime {
   readonly kv: SharedKV;
   readonly logs: LogLine[] = [];
