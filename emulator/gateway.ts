@@ -17,6 +17,10 @@ export interface Gateway {
   /** Waits for in-flight dispatches and their callbacks. */
   settle(): Promise<void>;
   stop(): Promise<void>;
+  /** Answers the filter's dispatches (the collector): in-process in the emulator, behind a loopback server on the engine. */
+  dispatchHandler: DispatchHandler | null;
+  /** Worker crashes (signals, fatal exits) so far. */
+  readonly crashes: Array<{ worker: number; reason: string }>;
 }
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";

@@ -4,7 +4,8 @@
 // filter log lines are read from the error log. It offers the members of KongWasmHost the
 // suites use, so a suite runs on either.
 import { fileURLToPath } from "node:url";
-import type { DispatchHandler, KvOptions, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/types.ts";
+import type { DispatchHandler, Gateway, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/gateway.ts";
+import type { KvOptions } from "../emulator/types.ts";
 import { renderNginxConf, type FilterEntry, type NginxConfSpec, type ZoneSpec } from "./conf.ts";
 import { sendRequest } from "./client.ts";
 import { parseErrorLog, type ParsedLog } from "./errorlog.ts";
@@ -43,7 +44,7 @@ export interface EngineGatewayOptions {
   listenPort?: number;
 }
 
-export class EngineGateway {
+export class EngineGateway implements Gateway {
   readonly nginx: NginxProcess;
   readonly upstream = new TestUpstream(CLIENT_HEADER);
   readonly collector = new TestCollector();

@@ -5,10 +5,10 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DispatchError } from "../../emulator/errors.ts";
-import type { DispatchRequest, DispatchResponse, ProxyRequest, UpstreamResponse } from "../../emulator/types.ts";
+import type { DispatchRequest, DispatchResponse, ProxyRequest, UpstreamResponse } from "../../emulator/gateway.ts";
 import { EngineGateway } from "../../engine/gateway.ts";
 import { sleep, until } from "../../engine/nginx.ts";
-import { buildProbes } from "../../emulator/build-probes.ts";
+import { buildProbes } from "../fixtures/build-probes.ts";
 import { engineOnly } from "../helpers/gateway.ts";
 import { enc } from "../helpers/filter.ts";
 

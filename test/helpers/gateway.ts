@@ -3,7 +3,9 @@
 // collector). Suites written against `Gateway` run on both; what only the emulator can do
 // (virtual clock, KV inspection, Kong versions and kong.* properties) stays emulator-only.
 import { readFileSync, existsSync } from "node:fs";
-import { KongWasmHost, type DispatchHandler, type HostOptions, type LogLine, type ProxyRequest, type ProxyResult, type Upstream } from "../../emulator/index.ts";
+import { KongWasmHost, type DispatchHandler, type Gateway, type HostOptions } from "../../emulator/index.ts";
+
+export type { Gateway };
 import { EngineGateway, RELEASE_WASM_PATH, type EngineGatewayOptions } from "../../engine/gateway.ts";
 import { engineSkipReason } from "../../engine/locate.ts";
 import { until } from "../../engine/nginx.ts";
@@ -13,18 +15,6 @@ export type GatewayKind = "emulator" | "engine";
 /** Which gateway this test process runs its suites on. */
 export const GATEWAY: GatewayKind = process.env.TEST_GATEWAY === "engine" ? "engine" : "emulator";
 export const ON_ENGINE = GATEWAY === "engine";
-
-/** What the suites need of a gateway; KongWasmHost and EngineGateway both have it. */
-export interface Gateway {
-  request(req: ProxyRequest, upstream: Upstream): Promise<ProxyResult>;
-  /** Emulator: advances the virtual clock (ticks, timeouts). Engine: waits in real time. */
-  advance(ms: number): Promise<void>;
-  settle(): Promise<void>;
-  stop(): Promise<void>;
-  dispatchHandler: DispatchHandler | null;
-  readonly logs: LogLine[];
-  readonly crashes: Array<{ worker: number; reason: string }>;
-}
 
 export type GatewayOptions = Omit<HostOptions, "module" | "config"> & {
   /** Engine-only settings (extra conf, chain, module path). */
