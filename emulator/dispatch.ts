@@ -216,7 +216,7 @@ function deliver(
     call.map.push(...out.headers);
     call.body = out.body;
   }
-  if (w.trapped && !ctx && !rt.ensureInstance(w)) return finish();
+  if (w.trapped && !ctx && !rt.ensureInstance(w, "callback")) return finish();
   if (w.trapped && ctx) return finish();
   const nheaders = out.ok ? out.headers.length : 0;
   rt.invoke(w, "proxy_on_http_call_response", [rt.rootId, call.token, nheaders, call.body.length, 0], {

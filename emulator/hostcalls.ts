@@ -56,11 +56,10 @@ export function hostFunctions(rt: Runtime, w: WorkerState): Record<string, (...a
     proxy_http_call: (uptr, ulen, hptr, hlen, bptr, blen, _tptr, _tlen, timeout, tokenPtr) => {
       const f = frame();
       const p = f.phase;
-      if (!(p === "request_headers" || p === "request_body" || p === "tick" || p === "http_call_response")) {
-        throw bad(
-          'can only send HTTP dispatch during "on_request_headers", "on_request_body", "on_tick", ' +
-            '"on_dispatch_response", "on_foreign_function"',
-        );
+      const allowed = p === "request_headers" || p === "request_body" || p === "tick" || p === "http_call_response";
+      // A root re-created by a request reads that request's step, not the tick's.
+      if (!allowed || (p === "tick" && w.rootFromRequest)) {
+        throw bad('can only send HTTP dispatch during "on_request_headers", "on_request_body", "on_dispatch_response", "on_tick"');
       }
       const target = text(slice(uptr, ulen));
       const pairs = unmarshal(slice(hptr, hlen) ?? EMPTY);

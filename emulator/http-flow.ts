@@ -50,7 +50,7 @@ export async function serve(rt: Runtime, w: WorkerState, req: ProxyRequest, upst
     contextId: ctx ? ctx.id : 0,
   });
   if (w.dead) return crashed(null);
-  if (!rt.ensureInstance(w)) return w.dead ? crashed(null) : errorPage(rt, w, 500, 0, false, undefined);
+  if (!rt.ensureInstance(w, "request")) return w.dead ? crashed(null) : errorPage(rt, w, 500, 0, false, undefined);
   const ctx = new HttpCtx(++w.ctxCounter, w, req, rt.clock.now(), rt.opts.clientBodyBufferSize ?? 8192);
   if (!ctx.bodyReadable) {
     rt.hostLog(

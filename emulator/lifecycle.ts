@@ -183,7 +183,7 @@ export class Runtime {
   }
 
   /** Lazily replace a trapped instance: create + configure the root again, not vm_start. */
-  ensureInstance(w: WorkerState): boolean {
+  ensureInstance(w: WorkerState, by: "request" | "tick" | "callback" = "tick"): boolean {
     if (!w.trapped) return true;
     if (w.dead) return false;
     this.hostLog(w, "info", 0, `[wasm] "${this.filterName}" filter invalidating trapped instance; creating a new one`);
@@ -209,6 +209,7 @@ export class Runtime {
         return false;
       }
     }
+    w.rootFromRequest = by === "request";
     return true;
   }
 

@@ -86,6 +86,9 @@ export class WorkerState {
   /** A respawned worker is booting: a crash now means the respawn itself failed. */
   respawning = false;
   trapped = false;
+  /** The root context was re-created lazily by a request after a trap. The engine then ties
+   *  it to that request's context: dispatches from its ticks trap until a tick recycles it. */
+  rootFromRequest = false;
   dead = false;
   ctxCounter = 0;
   tokenCounter = 0;

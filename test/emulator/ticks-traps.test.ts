@@ -111,6 +111,25 @@ describe("traps and recycling", () => {
     await h.stop();
   });
 
+  it("a root re-created by a request after a trap cannot dispatch on its next tick; the tick's own recycle can (engine: test/engine/behaviours.test.ts)", async () => {
+    const h = await host("configure: tick 300|tick: dispatch collector GET /x ~ 1000");
+    let hits = 0;
+    h.dispatchHandler = () => {
+      hits++;
+      return { status: 200, headers: [] };
+    };
+    await h.advance(300);
+    assert.equal(hits, 1);
+    assert.equal((await h.request(scripted("log: trap"), ok())).status, 200);
+    assert.equal((await h.request(get(), ok())).status, 200, "this request re-creates the root");
+    await h.advance(300);
+    assert.equal(hostLines(h).filter((l) => l.includes("can only send HTTP dispatch")).length, 1, "the first tick's dispatch trapped");
+    const before = hits;
+    await h.advance(600);
+    assert.ok(hits > before, "the root the tick re-created dispatches again");
+    await h.stop();
+  });
+
   it("period set in on_vm_start: one tick right after the recycle, then none", async () => {
     const h = await host("vm_start: tick 500|tick: now; traponce t");
     const t0 = h.now();
