@@ -20,6 +20,7 @@ import { asc } from "./asc.ts";
 import { benchConfig } from "./bench/fixtures.ts";
 import { ensureModules } from "./bench/modules.ts";
 import { rawReferenceRequests, responseBodies } from "./bench/engine-fixtures.ts";
+import { shareJitMap, summarise } from "./bench/engine-profile.ts";
 import {
   assignPorts, cpuNs, haveWrk, LOAD_CORE, linearMemories, mainConf, rssBytes, runWrk, startCollector, startNginx,
   upstreamConf, WORKER_CORE, WRK_INSTALL, writeWrkScript, type Body, type Collector, type Variant, type WrkResult,
@@ -69,8 +70,13 @@ const wrkScript = writeWrkScript(dir, rawReferenceRequests(100));
 const reference = JSON.parse(benchConfig("http://x")) as Record<string, unknown>;
 delete reference.api_endpoint;
 /** One kv zone per moesif variant (kv_namespace), so each variant's root drains only its own queue. */
-const moesif = (key: string, extra: Record<string, unknown> = {}) => ({ ...reference, kv_namespace: key.replace(/[^a-z0-9_-]/g, "_"), ...extra });
-// The 100 KB events need room for one tick period's events at full speed (about 200 × 100 KB).
+const moesif = (key: string, extra: Record<string, unknown> = {}) => ({ ...reference, batch_size: 1000, kv_namespace: key.replace(/[^a-z0-9_-]/g, "_"), ...extra });
+// The bare engine has no kong.version property, so the filter keeps Kong < 3.7's single
+// dispatch in flight: one batch per 100 ms tick per worker, batch_size × 10 events/s (2,000 at
+// the default 200). Every measured event must reach the collector (else its send-path cost is
+// missing and the queue drops), so the 1 KB and gzip variants use batches of 1,000
+// (10,000 events/s); 100 KB events keep 200 (20 MB batches). The large events need a queue that
+// holds one tick period's events at full speed.
 const BIG_QUEUE = 48 * 1024 * 1024;
 const ZONE_BYTES = 2 * BIG_QUEUE + 4096 * 16;
 
@@ -83,7 +89,7 @@ const VARIANTS: Variant[] = [
   { key: "ref-deflate", label: "moesif, enable_compression", body: "ref", module: "moesif", config: moesif("ref-deflate", { enable_compression: true }), events: true },
   { key: "big-none", label: "nginx alone", body: "big", module: null, events: false },
   { key: "big-floor", label: "read-only floor", body: "big", module: "readonly", events: false },
-  { key: "big-moesif", label: "moesif", body: "big", module: "moesif", config: moesif("big-moesif", { queue_max_bytes: BIG_QUEUE }), events: true },
+  { key: "big-moesif", label: "moesif", body: "big", module: "moesif", config: moesif("big-moesif", { queue_max_bytes: BIG_QUEUE, batch_size: 200 }), events: true },
   { key: "gz-none", label: "nginx alone", body: "gz", module: null, events: false },
   { key: "gz-floor", label: "read-only floor", body: "gz", module: "readonly", events: false },
   { key: "gz-moesif", label: "moesif", body: "gz", module: "moesif", config: moesif("gz-moesif", { queue_max_bytes: BIG_QUEUE }), events: true },
@@ -204,10 +210,16 @@ async function rounds(upstreamPorts: Record<Body, number>): Promise<void> {
   for (let r = 0; r < C.rounds; r++) {
     // Rotate the order so that no variant always runs first or right after the heaviest one.
     const order = VARIANTS.map((_, i) => VARIANTS[(i + r * 5) % VARIANTS.length]);
-    for (const v of order) samples.get(v.key)!.push(await measure(v, [pid], C.seconds, C.connections));
+    for (const v of order) {
+      const logAt = n.errorLog().length;
+      samples.get(v.key)!.push(await measure(v, [pid], C.seconds, C.connections));
+      for (const l of n.errorLog().slice(logAt).split("\n")) {
+        const m = /\[(emerg|alert|crit|error)\] \d+#\d+: (?:\*\d+ )?(.{0,160})/.exec(l);
+        if (m) warnings.push(`${v.key}: [${m[1]}] ${m[2].replace(/, client: .*$/, "")}`);
+      }
+    }
     say(`  round ${r + 1}/${C.rounds} done (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
-  for (const t of n.errorLog().split("\n").filter((l) => /\[(emerg|alert|crit)\]|wasm trap|error while executing/.test(l))) warnings.push(`error.log: ${t.slice(0, 300)}`);
   results.single = samples;
   await n.stop();
   n.cleanup();
@@ -320,20 +332,24 @@ async function profile(upstreamPorts: Record<Body, number>): Promise<void> {
   started.push(n);
   const pid = n.workerPids()[0];
   await checkVariants(vs);
+  const jitMap = shareJitMap(n.masterPid!, pid);
+  if (!jitMap) warnings.push("no /tmp/perf-<master pid>.map: Wasm frames show as addresses");
   const outDir = "build/bench/profile";
   mkdirSync(outDir, { recursive: true });
+  console.log(`Profiles of the worker (perf record -F 2999 -g, ${C.profileSeconds - 1} s under load each; Wasm symbols from Wasmtime's perfmap of ${NAMES_WASM}, the release build with names).`);
   for (const v of vs) {
     await measure(v, [pid], 2, C.connections);
     const data = join(outDir, `${v.key}.perf.data`);
     const perf = spawn("perf", ["record", "-F", "2999", "-g", "-p", String(pid), "-o", data, "--", "sleep", String(C.profileSeconds - 1)], { stdio: "ignore" });
     const s = await measure(v, [pid], C.profileSeconds, C.connections);
     await new Promise((r) => perf.once("exit", r));
-    const rep = spawnSync("perf", ["report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "--percent-limit", "0.4", "-g", "none"], { encoding: "utf8", maxBuffer: 64 << 20 });
-    const text = rep.stdout.split("\n").filter((l) => l.trim() && !l.startsWith("#")).join("\n");
-    writeFileSync(join(outDir, `${v.key}.txt`), text);
-    console.log(`\n## ${v.label}, ${BODY_LABEL[v.body]}: ${int(s.wrk.rps)} req/s, ${fmt(s.cpu / s.wrk.requests / 1000)} µs worker CPU per request\n`);
-    console.log(text.split("\n").slice(0, 45).join("\n"));
+    const us = s.cpu / s.wrk.requests / 1000;
+    const rep = spawnSync("perf", ["report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "--percent-limit", "0.3", "-g", "none"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    writeFileSync(join(outDir, `${v.key}.txt`), rep.stdout);
+    console.log(`\n#### ${v.label}, ${BODY_LABEL[v.body]}: ${int(s.wrk.rps)} req/s, ${fmt(us)} µs worker CPU per request\n`);
+    console.log(summarise(data, us).join("\n"));
   }
+  if (jitMap) for (const f of [jitMap, `/tmp/perf-${n.masterPid}.map`]) rmSync(f, { force: true });
   say(`perf data and reports in ${outDir}/ (perf report -i <file> --no-children)`);
 }
 
@@ -405,7 +421,9 @@ function report(): string {
   if (warnings.length) {
     md();
     md("Warnings:");
-    for (const x of [...new Set(warnings)]) md(`- ${x}`);
+    const counted = new Map<string, number>();
+    for (const x of warnings) counted.set(x, (counted.get(x) ?? 0) + 1);
+    for (const [x, k] of counted) md(`- ${x}${k > 1 ? ` (${k} times)` : ""}`);
   }
   return out.join("\n");
 }
