@@ -45,6 +45,8 @@ const PAUSE = 1;
 const MAX_MAP_PAIRS = 100;
 /** nginx's client_header_buffer_size: what arrives with the headers is "preread". */
 const HEADER_BUFFER = 1024;
+/** nginx's large_client_header_buffers size (heads over 1 KiB move there). */
+const LARGE_HEADER_BUFFER = 8192;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const EMPTY = new Uint8Array(0);
@@ -65,23 +67,44 @@ const ON_EXPORTS = [
 ] as const;
 type OnExport = (typeof ON_EXPORTS)[number];
 
+// nginx 1.22's status lines (ngx_http_status_lines): codes it has no text for get an empty reason.
 const REASONS: Record<number, string> = {
   200: "OK",
   201: "Created",
   202: "Accepted",
   204: "No Content",
+  206: "Partial Content",
   301: "Moved Permanently",
-  302: "Found",
+  302: "Moved Temporarily",
+  303: "See Other",
   304: "Not Modified",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
   400: "Bad Request",
   401: "Unauthorized",
+  402: "Payment Required",
   403: "Forbidden",
   404: "Not Found",
+  405: "Not Allowed",
+  406: "Not Acceptable",
+  408: "Request Time-out",
+  409: "Conflict",
+  410: "Gone",
+  411: "Length Required",
+  412: "Precondition Failed",
+  413: "Request Entity Too Large",
+  414: "Request-URI Too Large",
+  415: "Unsupported Media Type",
+  416: "Requested Range Not Satisfiable",
+  421: "Misdirected Request",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Temporarily Unavailable",
   504: "Gateway Time-out",
+  505: "HTTP Version Not Supported",
+  507: "Insufficient Storage",
 };
 
 type CallOutcome = { ok: true; value: number } | { ok: false; kind: "trap" | "crash" };
@@ -103,6 +126,44 @@ interface LocalResponse {
 function propertyPath(raw: string): string {
   if (raw.indexOf("\0") < 0) return raw;
   return raw.replace(/\0/g, ".").replace(/\.$/, "");
+}
+
+/** Bytes of a chunked body on the wire when sent in chunks of CLIENT_CHUNK bytes (what
+ *  engine/client.ts and most clients write): size line, data and CRLF per chunk, then `0\r\n\r\n`. */
+const CLIENT_CHUNK = 4096;
+function chunkedWireBytes(n: number): number {
+  let wire = 5;
+  for (let i = 0; i < n; i += CLIENT_CHUNK) {
+    const m = Math.min(CLIENT_CHUNK, n - i);
+    wire += m.toString(16).length + 2 + m + 2;
+  }
+  return wire;
+}
+
+/**
+ * Whether nginx keeps the request body in memory (readable by the filter) rather than in a temp
+ * file, as measured on the engine with client_body_buffer_size B: the body bytes read with the
+ * head ("preread") count first. The head is read into a 1 KiB buffer; a longer head moves, from
+ * the start of the line that crossed 1 KiB on, into an 8 KiB large header buffer, whose rest is
+ * then preread. Content-Length bodies stay in memory while body − preread < 1.25 × B; chunked
+ * ones while their wire bytes − preread ≤ B.
+ */
+function bodyFitsInMemory(req: ProxyRequest, headers: Pairs, bodyLength: number, bufferSize: number): boolean {
+  const lines = [`${req.method} ${req.path} HTTP/1.1`, ...headers.map(([k, v]) => `${k}: ${v}`)];
+  const head = lines.reduce((n, l) => n + l.length + 2, 2);
+  let preread: number;
+  if (head <= HEADER_BUFFER) preread = HEADER_BUFFER - head;
+  else {
+    let lineStart = 0;
+    for (const l of lines) {
+      if (lineStart + l.length + 2 > HEADER_BUFFER) break;
+      lineStart += l.length + 2;
+    }
+    preread = Math.max(0, LARGE_HEADER_BUFFER - (head - lineStart));
+  }
+  const chunked = /chunked/i.test(findHeader(headers, "transfer-encoding") ?? "");
+  if (chunked) return chunkedWireBytes(bodyLength) - preread <= bufferSize;
+  return bodyLength - preread < Math.floor(bufferSize * 1.25);
 }
 
 class HttpCtx {
@@ -153,7 +214,8 @@ class HttpCtx {
   ) {
     this.method = req.method;
     this.path = req.path;
-    this.reqHeaders = req.headers.map(([k, v]) => [k, v] as [string, string]);
+    // nginx's parser drops the whitespace around a header value.
+    this.reqHeaders = req.headers.map(([k, v]) => [k, v.replace(/^[ \t]+|[ \t]+$/g, "")] as [string, string]);
     this.reqBody = req.body ?? EMPTY;
     // A body on the wire always comes framed; add the Content-Length a client would send.
     if (
@@ -169,13 +231,7 @@ class HttpCtx {
     this.headerBytes =
       `${req.method} ${req.path} HTTP/1.1\r\n`.length +
       this.reqHeaders.reduce((n, [k, v]) => n + k.length + v.length + 4, 2);
-    const chunked = /chunked/i.test(findHeader(this.reqHeaders, "transfer-encoding") ?? "");
-    // nginx keeps a body in memory up to 1.25 x client_body_buffer_size (+ preread) for
-    // Content-Length requests; chunked bodies have a lower cut-off (engine-verified §6a).
-    const limit = chunked
-      ? bodyLimit + HEADER_BUFFER
-      : Math.floor(bodyLimit * 1.25) + Math.max(0, HEADER_BUFFER - this.headerBytes);
-    this.bodyReadable = this.reqBody.length <= limit;
+    this.bodyReadable = bodyFitsInMemory(req, this.reqHeaders, this.reqBody.length, bodyLimit);
     const self = this;
     this.propView = {
       get method() {
@@ -986,6 +1042,10 @@ export class KongWasmHost {
     if (!noBody) {
       if (chunked) hdrs.push(["Transfer-Encoding", "chunked"]);
       else hdrs.push(["Content-Length", declaredCl ?? String(total)]);
+    } else if (declaredCl === undefined) {
+      // The engine's shim says chunked for a 1xx/204/304 without Content-Length (the filter sees
+      // it; nginx does not send it).
+      hdrs.push(["Transfer-Encoding", "chunked"]);
     }
     const clientClose = /close/i.test(findHeader(ctx.reqHeaders, "connection") ?? "");
     hdrs.push(["Connection", clientClose ? "close" : "keep-alive"]);
@@ -1007,7 +1067,7 @@ export class KongWasmHost {
     const result = (trapped: boolean): ProxyResult => ({
       status: ctx.status,
       reason: ctx.reason,
-      headers: ctx.respHeaders ?? [],
+      headers: noBody ? (ctx.respHeaders ?? []).filter(([k]) => k.toLowerCase() !== "transfer-encoding") : ctx.respHeaders ?? [],
       body: concat(bodyOut),
       trapped,
       local: false,
@@ -1115,12 +1175,15 @@ export class KongWasmHost {
     ctx.status = l.status;
     ctx.reason = l.reason;
     ctx.responseStarted = true;
+    // The engine's map order: Content-Type (nginx's default_type text/plain when the filter
+    // gave none), Connection, the filter's other headers, Content-Length, Server, Date.
     const hdrs: Pairs = [
-      ...l.headers,
+      ["Content-Type", findHeader(l.headers, "content-type") ?? "text/plain"],
+      ["Connection", "keep-alive"],
+      ...l.headers.filter(([k]) => k.toLowerCase() !== "content-type"),
       ["Content-Length", String(l.body.length)],
       ["Server", `kong/${this.version}.0`],
       ["Date", new Date(this.clock.now()).toUTCString()],
-      ["Connection", "keep-alive"],
     ];
     ctx.respHeaders = hdrs;
     const base = (): ProxyResult => ({
