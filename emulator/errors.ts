@@ -1,7 +1,7 @@
 // Error types thrown through Wasm frames by host functions. A JS exception thrown by an
 // import unwinds the Wasm stack unchanged, so the host tells them apart with instanceof.
 
-import type { DispatchFailure } from "./types.js";
+import type { DispatchFailure } from "./gateway.js";
 
 /** A host function refused the call: the engine turns it into a Wasm trap. */
 export class HostTrap extends Error {
@@ -33,4 +33,20 @@ export class DispatchError extends Error {
     super(message ?? status);
     this.name = "DispatchError";
   }
+}
+
+/** A host trap of `kind` ("bad usage", "internal error", ...), as the engine's trap line names it. */
+export function kindTrap(kind: string, msg: string): HostTrap {
+  const t = new HostTrap(msg);
+  (t as HostTrap & { kind: string }).kind = kind;
+  return t;
+}
+
+/** The usual host trap: the filter called a host function wrongly. */
+export function bad(msg: string): HostTrap {
+  return kindTrap("bad usage", msg);
+}
+
+export function trapKind(e: HostTrap): string {
+  return (e as HostTrap & { kind?: string }).kind ?? "bad usage";
 }

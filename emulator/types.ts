@@ -1,4 +1,6 @@
-// Public types of the Kong Wasm host emulator.
+// Options of the Kong Wasm host emulator (the data types it shares with the engine gateway are in gateway.ts).
+
+import type { LogLine } from "./gateway.js";
 
 export type KongVersion = "3.4" | "3.5" | "3.6" | "3.7" | "3.8" | "3.9";
 
@@ -48,84 +50,3 @@ export interface HostOptions {
   settleTimeoutMs?: number;
   onLog?: (l: LogLine) => void;
 }
-
-export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";
-
-export interface LogLine {
-  level: LogLevel;
-  worker: number;
-  /** Context id the line is tagged with (0 for root contexts). */
-  context: number;
-  message: string;
-  /** "filter" for proxy_log / WASI output, "host" for lines the engine itself writes. */
-  source?: "filter" | "host";
-}
-
-export interface ProxyRequest {
-  method: string;
-  path: string;
-  headers: Array<[string, string]>;
-  body?: Uint8Array;
-  remoteAddr?: string;
-}
-
-export interface UpstreamResponse {
-  status: number;
-  headers: Array<[string, string]>;
-  body?: Uint8Array;
-  chunks?: Uint8Array[];
-}
-
-export type Upstream =
-  | ((req: ProxyRequest) => UpstreamResponse | Promise<UpstreamResponse>)
-  | { url: string };
-
-export interface ProxyResult {
-  status: number;
-  /** Reason phrase the client sees (the `details` of a local response, else the standard one). */
-  reason?: string;
-  headers: Array<[string, string]>;
-  body: Uint8Array;
-  trapped: boolean;
-  local: boolean;
-  upstreamCalled: boolean;
-  upstreamRequest?: ProxyRequest;
-  /** The worker crashed while serving this request (status 0 = the client got an empty reply). */
-  crashed?: boolean;
-  worker: number;
-  /** HTTP context id of the request in its worker. */
-  contextId: number;
-}
-
-/** What an in-process dispatch handler receives. */
-export interface DispatchRequest {
-  /** The "cluster" argument: host[:port]. */
-  target: string;
-  method: string;
-  path: string;
-  authority?: string;
-  scheme: string;
-  /** Non-pseudo headers as the filter sent them. */
-  headers: Array<[string, string]>;
-  body: Uint8Array;
-  timeoutMs: number;
-  worker: number;
-  token: number;
-}
-
-export interface DispatchResponse {
-  status: number;
-  headers: Array<[string, string]>;
-  body?: Uint8Array;
-}
-
-/** `:dispatch_status` values of failed dispatches. */
-export type DispatchFailure =
-  | "broken connection"
-  | "timeout"
-  | "resolver failure"
-  | "reader failure"
-  | "tls handshake failure"
-  | "internal failure";
-
-export type DispatchHandler = (req: DispatchRequest) => DispatchResponse | Promise<DispatchResponse>;

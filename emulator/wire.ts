@@ -3,7 +3,7 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
-import type { DispatchFailure } from "./types.js";
+import type { DispatchFailure } from "./gateway.js";
 import type { Pairs } from "./headers.js";
 
 export interface WireRequest {

@@ -2,7 +2,7 @@
 // headers, in order and case, repeated ones kept; chunked or Content-Length bodies) and reads
 // one response. Node's http client would add headers of its own, which the filter would log.
 import { connect, type Socket } from "node:net";
-import type { ProxyRequest } from "../emulator/types.ts";
+import type { ProxyRequest } from "../emulator/gateway.ts";
 
 export interface RawResponse {
   status: number;

@@ -1,6 +1,6 @@
 // Reads nginx's error.log into the same LogLine records the emulator produces, plus the engine
 // events tests wait for: traps (Wasmtime's "error while executing" reports) and worker exits.
-import type { LogLevel, LogLine } from "../emulator/types.ts";
+import type { LogLevel, LogLine } from "../emulator/gateway.ts";
 
 export interface WorkerExit {
   pid: number;

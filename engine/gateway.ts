@@ -4,7 +4,8 @@
 // filter log lines are read from the error log. It offers the members of KongWasmHost the
 // suites use, so a suite runs on either.
 import { fileURLToPath } from "node:url";
-import type { DispatchHandler, KvOptions, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/types.ts";
+import type { KvOptions } from "../emulator/types.ts";
+import type { DispatchHandler, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/gateway.ts";
 import { renderNginxConf, type FilterEntry, type NginxConfSpec, type ZoneSpec } from "./conf.ts";
 import { sendRequest } from "./client.ts";
 import { parseErrorLog, type ParsedLog } from "./errorlog.ts";
@@ -18,8 +19,9 @@ const CLIENT_HEADER = "x-kwm-client";
 
 export interface EngineGatewayOptions {
   /** The filter config (JSON text). Its api_endpoint is pointed at the loopback collector
-   *  when it is absent or names 127.0.0.1 (the path is kept). */
-  config: string;
+   *  when it is absent or names 127.0.0.1 (the path is kept). A function receives the
+   *  collector's URL (configs that name it elsewhere, e.g. probe scripts). */
+  config: string | ((collectorUrl: string) => string);
   /** Absolute path of the module; default build/moesif.wasm. */
   modulePath?: string;
   filterName?: string;
@@ -34,6 +36,12 @@ export interface EngineGatewayOptions {
   conf?: Partial<NginxConfSpec>;
   /** Keeps the prefix directory (logs) after stop. */
   keepPrefix?: boolean;
+  /** A real upstream (e.g. the demo API) instead of the per-test upstream. */
+  upstreamPort?: number;
+  /** A collector of the caller's (e.g. local/collector.ts) instead of the test collector. */
+  collectorUrl?: string;
+  /** The gateway's port; default a free one. */
+  listenPort?: number;
 }
 
 export class EngineGateway {
@@ -46,6 +54,8 @@ export class EngineGateway {
   private spec: NginxConfSpec | null = null;
   private parsed: ParsedLog | null = null;
   private parsedLength = -1;
+  /** The error log as it was at stop (the prefix directory is removed then). */
+  private finalLog: string | null = null;
 
   constructor(private readonly opts: EngineGatewayOptions) {
     const bin = engineBinary();
@@ -62,14 +72,15 @@ export class EngineGateway {
   }
 
   get collectorUrl(): string {
-    return `http://127.0.0.1:${this.collector.port}`;
+    return this.opts.collectorUrl ?? `http://127.0.0.1:${this.collector.port}`;
   }
 
   async start(): Promise<void> {
-    await this.collector.start();
-    await this.upstream.start();
-    this.port = await freePort();
-    this.config = pointAtCollector(this.opts.config, this.collectorUrl);
+    if (!this.opts.collectorUrl) await this.collector.start();
+    if (this.opts.upstreamPort === undefined) await this.upstream.start();
+    this.port = this.opts.listenPort ?? (await freePort());
+    const config = this.opts.config;
+    this.config = typeof config === "function" ? config(this.collectorUrl) : pointAtCollector(config, this.collectorUrl);
     const name = this.opts.filterName ?? "moesif";
     const kv = this.opts.kv === undefined ? { size: 16 * 1024 * 1024, eviction: "slru" as const } : this.opts.kv;
     const zones: ZoneSpec[] = [];
@@ -83,7 +94,7 @@ export class EngineGateway {
       zones,
       listenPort: this.port,
       chain: this.opts.chain ? this.opts.chain(this.collectorUrl) : [{ name, config: this.config }],
-      upstreamPort: this.upstream.port,
+      upstreamPort: this.opts.upstreamPort ?? this.upstream.port,
       clientHeader: CLIENT_HEADER,
       clientBodyBufferSize: this.opts.clientBodyBufferSize,
       serverName: this.opts.serverName,
@@ -111,7 +122,7 @@ export class EngineGateway {
   }
 
   private log(): ParsedLog {
-    const text = this.nginx.errorLog();
+    const text = this.finalLog ?? this.nginx.errorLog();
     if (!this.parsed || text.length !== this.parsedLength) {
       this.parsed = parseErrorLog(text);
       this.parsedLength = text.length;
@@ -181,6 +192,7 @@ export class EngineGateway {
 
   async stop(): Promise<void> {
     await this.nginx.stop();
+    this.finalLog = this.nginx.errorLog();
     await this.collector.stop();
     await this.upstream.stop();
     if (!this.opts.keepPrefix) this.nginx.cleanup();

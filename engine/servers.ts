@@ -4,7 +4,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { DispatchError } from "../emulator/errors.ts";
-import type { DispatchHandler, DispatchRequest, ProxyRequest, Upstream, UpstreamResponse } from "../emulator/types.ts";
+import type { DispatchHandler, DispatchRequest, ProxyRequest, Upstream, UpstreamResponse } from "../emulator/gateway.ts";
 
 type Pairs = Array<[string, string]>;
 

@@ -11,6 +11,7 @@ import zlib from "node:zlib";
 
 export interface CollectorOptions {
   port?: number; // 0 = ephemeral
+  host?: string; // listen address; 127.0.0.1 unless run in a container (docker-compose.yml)
   configFile?: string;
   rulesFile?: string;
   applicationId?: string; // if set, requests with another X-Moesif-Application-Id get 401
@@ -165,7 +166,7 @@ export class Collector {
         this.server = null;
         reject(err);
       });
-      server.listen(this.opts.port ?? 0, "127.0.0.1", () => {
+      server.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", () => {
         this.port = (server.address() as { port: number }).port;
         this.keepalive = setInterval(() => this.broadcast(": keepalive\n\n"), SSE_KEEPALIVE_MS);
         this.keepalive.unref();
@@ -454,10 +455,15 @@ function describeBatch(events: unknown[], encoding: string | null, rawBytes: num
   return `${head}: ${e.request?.verb ?? "?"} ${e.request?.uri ?? "?"} -> ${e.response?.status ?? "?"}`;
 }
 
-// `tsx local/collector.ts [--port N]` runs it standalone (default port 8088).
+// `tsx local/collector.ts [--port N] [--host ADDR]` runs it standalone (default 127.0.0.1:8088;
+// docker-compose.yml passes --host 0.0.0.0 so Kong's container can reach it).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const i = process.argv.indexOf("--port");
-  const collector = new Collector({ port: i > 0 ? Number(process.argv[i + 1]) : 8088 });
+  const h = process.argv.indexOf("--host");
+  const collector = new Collector({
+    port: i > 0 ? Number(process.argv[i + 1]) : 8088,
+    host: h > 0 ? process.argv[h + 1] : undefined,
+  });
   collector.start().then(
     () => {
       console.log(`[collector] listening on ${collector.url}  (viewer: ${collector.url}/)`);

@@ -176,7 +176,8 @@ async function handle(orders: Map<string, object>, req: IncomingMessage, res: Se
   return sendJson(res, 404, { error: "not_found", path });
 }
 
-export function startDemoApi(port = 0): Promise<DemoApi> {
+// host: 127.0.0.1 unless run in a container (docker-compose.yml passes 0.0.0.0).
+export function startDemoApi(port = 0, host = "127.0.0.1"): Promise<DemoApi> {
   const orders = seedOrders();
   const server = http.createServer((req, res) => {
     handle(orders, req, res).catch((err: unknown) => {
@@ -186,17 +187,18 @@ export function startDemoApi(port = 0): Promise<DemoApi> {
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
+    server.listen(port, host, () => {
       const actual = (server.address() as { port: number }).port;
       resolve({ server, port: actual, url: `http://127.0.0.1:${actual}` });
     });
   });
 }
 
-// `tsx local/demo-api.ts [--port N]` runs it standalone (default port 3000).
+// `tsx local/demo-api.ts [--port N] [--host ADDR]` runs it standalone (default 127.0.0.1:3000).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const i = process.argv.indexOf("--port");
-  startDemoApi(i > 0 ? Number(process.argv[i + 1]) : 3000).then(
+  const h = process.argv.indexOf("--host");
+  startDemoApi(i > 0 ? Number(process.argv[i + 1]) : 3000, h > 0 ? process.argv[h + 1] : undefined).then(
     ({ url }) => console.log(`[demo-api] listening on ${url}  (try: curl ${url}/v1/orders)`),
     (err: Error) => {
       console.error(`[demo-api] cannot start: ${err.message}`);

@@ -1,10 +1,15 @@
 // `npm start`: builds the filter and runs it for real on 127.0.0.1: a demo upstream API,
-// the emulated Kong gateway with the filter (real clock, 2 workers) and a local
-// Moesif-compatible collector with its event viewer. Ctrl-C stops everything.
+// the gateway with the filter (Kong's engine when KONG_WASM_ENGINE names one, else the
+// emulated gateway; real clock, 2 workers) and a local Moesif-compatible collector with its
+// event viewer. Ctrl-C stops everything.
 import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { buildFilter, RELEASE_WASM } from "./build.ts";
 import { KongWasmHost } from "../emulator/index.ts";
+import { EngineGateway } from "../engine/gateway.ts";
+import { engineBinary } from "../engine/locate.ts";
+import { portOpen } from "../engine/nginx.ts";
+import { freePort } from "../engine/ports.ts";
 import { Collector } from "../local/collector.ts";
 import { startDemoApi } from "../local/demo-api.ts";
 
@@ -39,23 +44,46 @@ const config = {
   authorization_company_id_field: "org_id",
   log_summary_interval_ms: 30000,
 };
-const host = new KongWasmHost({
-  module: new WebAssembly.Module(readFileSync(RELEASE_WASM)),
-  config: JSON.stringify(config),
-  workers: 2,
-  clock: "real",
-  properties: { "kong.route_id": "local-route", "kong.service_id": "local-service", "kong.service_name": "demo-api" },
-  onLog: (l) => {
-    if (l.level !== "debug" && l.level !== "trace") console.log(`[gateway w${l.worker}] [${l.level}] ${l.message}`);
-  },
-});
-host.start();
-const gateway = await listenGateway(host, port("GATEWAY_PORT", 8000), demo.url);
-const address = gateway.address();
-const gatewayPort = typeof address === "object" && address ? address.port : 0;
+
+/** The gateway: Kong's engine (nginx + ngx_wasm_module) when configured, else the emulator. */
+async function startGateway(): Promise<{ port: number; what: string; stop: () => Promise<void> }> {
+  const wanted = port("GATEWAY_PORT", 8000);
+  if (engineBinary()) {
+    const listenPort = (await portOpen(wanted)) ? await freePort() : wanted;
+    const engine = new EngineGateway({
+      config: JSON.stringify(config),
+      workers: 2,
+      upstreamPort: demo.port,
+      collectorUrl: `http://127.0.0.1:${collectorPort}`,
+      listenPort,
+    });
+    await engine.start();
+    return { port: engine.port, what: `Kong's engine ${engineBinary()}, 2 nginx workers; its error log: ${engine.nginx.errorLogPath}`, stop: () => engine.stop() };
+  }
+  const host = new KongWasmHost({
+    module: new WebAssembly.Module(readFileSync(RELEASE_WASM)),
+    config: JSON.stringify(config),
+    workers: 2,
+    clock: "real",
+    properties: { "kong.route_id": "local-route", "kong.service_id": "local-service", "kong.service_name": "demo-api" },
+    onLog: (l) => {
+      if (l.level !== "debug" && l.level !== "trace") console.log(`[gateway w${l.worker}] [${l.level}] ${l.message}`);
+    },
+  });
+  host.start();
+  const server = await listenGateway(host, wanted, demo.url);
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : 0,
+    what: "2 emulated workers; set KONG_WASM_ENGINE to run it in Kong's engine",
+    stop: () => host.stop(),
+  };
+}
+const gateway = await startGateway();
+const gatewayPort = gateway.port;
 
 console.log(`
-kong-wasm-moesif is running (filter: ${RELEASE_WASM}, 2 emulated workers)
+kong-wasm-moesif is running (filter: ${RELEASE_WASM}; ${gateway.what})
   gateway    http://127.0.0.1:${gatewayPort}   (routes everything to the demo API)
   demo API   ${demo.url}
   collector  http://127.0.0.1:${collectorPort}   event viewer: open it in a browser
@@ -72,7 +100,7 @@ let stopping = false;
 async function stop() {
   if (stopping) return;
   stopping = true;
-  await host.stop();
+  await gateway.stop();
   await collector.stop();
   await new Promise<void>((resolve) => demo.server.close(() => resolve()));
   process.exit(0);

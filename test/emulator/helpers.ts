@@ -2,7 +2,7 @@
 
 import * as net from "node:net";
 import { readFileSync } from "node:fs";
-import { buildProbes } from "../../emulator/build-probes.js";
+import { buildProbes } from "../fixtures/build-probes.ts";
 import { KongWasmHost, type HostOptions, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.js";
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -4,7 +4,8 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { host, msgs, cbs, ok, scripted, probeModule, dec } from "./helpers.js";
+import { sendRequest, serveUpstream, type ProxyRequest, type UpstreamResponse } from "../../emulator/index.js";
+import { host, msgs, cbs, ok, scripted, probeModule, dec, enc, get } from "./helpers.js";
 
 before(async () => {
   await probeModule();
@@ -105,5 +106,60 @@ describe("real HTTP gateway", () => {
     assert.ok(h.stats.nanos.proxy_on_request_headers > 0n);
     await h.stop();
     await new Promise<void>((r) => upstream.close(() => r()));
+  });
+});
+
+describe("loopback HTTP (shared with the engine gateway)", () => {
+  const bodyCalls = (h: Awaited<ReturnType<typeof host>>) =>
+    cbs(h).filter((l) => l.startsWith("CB on_response_body")).map((l) => l.split(" ").slice(3).join(" "));
+
+  it("serveUpstream: the filter sees a served function as it sees the function in-process", async () => {
+    const seen: ProxyRequest[] = [];
+    const fn = (framed: "body" | "chunks") => (req: ProxyRequest): UpstreamResponse => {
+      seen.push(req);
+      const text = `echo:${req.method} ${req.path}:${req.body ? dec(req.body) : ""}`;
+      return framed === "body"
+        ? { status: 201, headers: [["Content-Type", "text/plain"], ["X-Up", "1"]], body: enc(text) }
+        : { status: 200, headers: [["Content-Type", "text/plain"]], chunks: [enc("ab"), enc("cde")] };
+    };
+    for (const framed of ["body", "chunks"] as const) {
+      const results = [];
+      const calls = [];
+      const up = await serveUpstream(fn(framed));
+      for (const upstream of [fn(framed), { url: up.url }]) {
+        const h = await host("response_body: body 1 0 100");
+        results.push(await h.request(get("/p?q=1", [["X-Client", "c"]], "payload"), upstream));
+        calls.push({ bodies: bodyCalls(h), msgs: msgs(h).filter((m) => m.startsWith("body ")) });
+        await h.stop();
+      }
+      await up.close();
+      const [inProcess, served] = results;
+      assert.equal(served.status, inProcess.status);
+      assert.equal(dec(served.body), dec(inProcess.body));
+      assert.deepEqual(calls[1], calls[0], `${framed}: same body callbacks and bytes`);
+      assert.equal(
+        served.headers.find(([k]) => k === "X-Up")?.[1],
+        inProcess.headers.find(([k]) => k === "X-Up")?.[1],
+      );
+    }
+    const [direct, overSocket] = seen.slice(0, 2);
+    assert.equal(overSocket.method, direct.method);
+    assert.equal(overSocket.path, direct.path);
+    assert.equal(dec(overSocket.body!), "payload");
+    assert.equal(overSocket.headers.find(([k]) => k === "X-Client")?.[1], "c");
+  });
+
+  it("serveUpstream drops the connection when the function throws; sendRequest reports the failure", async () => {
+    const up = await serveUpstream(() => {
+      throw new Error("upstream down");
+    });
+    const got = await sendRequest(up.url, get("/"));
+    assert.equal(got.ok, false);
+    assert.equal(got.port, up.port);
+    const h = await host("");
+    const r = await h.request(get("/"), { url: up.url });
+    assert.equal(r.status, 502);
+    await h.stop();
+    await up.close();
   });
 });

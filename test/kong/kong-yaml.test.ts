@@ -1,5 +1,6 @@
-// kong-wasm.yaml: the declarative config shipped for Kong 3.x. Every moesif filter config
-// in it (filter_chains, and the commented Kong 3.9 plugin form) must pass moesif.meta.json.
+// kong-wasm.yaml: the declarative config shipped for Kong 3.x, and compose/kong.yaml, the one
+// docker-compose.yml loads. Every moesif filter config in them (filter_chains, and the
+// commented Kong 3.9 plugin form) must pass moesif.meta.json.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -7,6 +8,7 @@ import { parse } from "yaml";
 import { ROOT, compileConfigSchema, type Json } from "./config-schema.ts";
 
 const TEXT = readFileSync(ROOT + "kong-wasm.yaml", "utf8");
+const COMPOSE_TEXT = readFileSync(ROOT + "compose/kong.yaml", "utf8");
 const FILTER = "moesif";
 
 type Obj = { [k: string]: Json };
@@ -66,14 +68,23 @@ function commentedAlternative(): string {
   return body.map((l) => l.slice(2)).join("\n");
 }
 
-test("kong-wasm.yaml is a Kong 3.x declarative config with a moesif filter chain", () => {
-  const doc = asObj(parse(TEXT));
-  assert.ok(doc !== null, "top level is a mapping");
-  assert.equal(doc._format_version, "3.0");
-  const { filters, plugins, globalPlugins } = collect(doc);
-  assert.ok(filters.length >= 1, "at least one moesif filter in filter_chains");
-  assert.equal(plugins.length, 0, "the plugin form stays commented out next to the filter chain");
-  assert.equal(globalPlugins, 0, "Kong has no global Wasm filter plugins");
+for (const [file, text] of [["kong-wasm.yaml", TEXT], ["compose/kong.yaml", COMPOSE_TEXT]]) {
+  test(`${file} is a Kong 3.x declarative config with a moesif filter chain`, () => {
+    const doc = asObj(parse(text));
+    assert.ok(doc !== null, "top level is a mapping");
+    assert.equal(doc._format_version, "3.0");
+    const { filters, plugins, globalPlugins } = collect(doc);
+    assert.ok(filters.length >= 1, "at least one moesif filter in filter_chains");
+    assert.equal(plugins.length, 0, "one form only: a filter chain (both forms would log every call twice)");
+    assert.equal(globalPlugins, 0, "Kong has no global Wasm filter plugins");
+  });
+}
+
+test("compose/kong.yaml's filter config passes moesif.meta.json", () => {
+  const validate = compileConfigSchema();
+  for (const f of collect(asObj(parse(COMPOSE_TEXT))!).filters) {
+    assert.ok(validate(f.config), `${f.where}: ${JSON.stringify(validate.errors)}`);
+  }
 });
 
 test("every moesif filter config in kong-wasm.yaml passes moesif.meta.json", () => {
