@@ -369,9 +369,11 @@ function localResponse(rt: Runtime, w: WorkerState, ctx: HttpCtx): ProxyResult {
   ctx.reason = l.reason;
   ctx.responseStarted = true;
   // The engine's map order: Content-Type (nginx's default_type text/plain when the filter
-  // gave none), Connection, the filter's other headers, Content-Length, Server, Date.
+  // gave none and the body is not empty), Connection, the filter's other headers,
+  // Content-Length, Server, Date.
+  const ct = findHeader(l.headers, "content-type") ?? (l.body.length ? "text/plain" : undefined);
   const hdrs: Pairs = [
-    ["Content-Type", findHeader(l.headers, "content-type") ?? "text/plain"],
+    ...(ct === undefined ? [] : [["Content-Type", ct] as [string, string]]),
     ["Connection", "keep-alive"],
     ...l.headers.filter(([k]) => k.toLowerCase() !== "content-type"),
     ["Content-Length", String(l.body.length)],

@@ -19,6 +19,9 @@ describe("local responses", () => {
     assert.equal(r.headers[0][1], "text/plain");
     const line = msgs(h).find((l) => l.startsWith("hdrs 2"))!;
     assert.match(line, /^hdrs 2 rc=0 n=\d+ :status=409 Content-Type=text\/plain Connection=keep-alive x-a=1 Content-Length=8 Server=\S+ Date=/);
+    // An empty body gets no default Content-Type.
+    const e = await h.request(scripted("request_headers: local 401 d ~empty WWW-Authenticate=Bearer"), ok());
+    assert.deepEqual(e.headers.slice(0, 3), [["Connection", "keep-alive"], ["WWW-Authenticate", "Bearer"], ["Content-Length", "0"]]);
     await h.stop();
   });
 
