@@ -10,6 +10,46 @@ import type { DispatchCall, WorkerState } from "./worker.js";
 
 /** nginx's client_header_buffer_size: what arrives with the headers is "preread". */
 const HEADER_BUFFER = 1024;
+/** nginx's large_client_header_buffers size (heads over 1 KiB move there). */
+const LARGE_HEADER_BUFFER = 8192;
+
+/** Bytes of a chunked body on the wire when sent in chunks of CLIENT_CHUNK bytes (what
+ *  engine/client.ts and most clients write): size line, data and CRLF per chunk, then `0\r\n\r\n`. */
+const CLIENT_CHUNK = 4096;
+function chunkedWireBytes(n: number): number {
+  let wire = 5;
+  for (let i = 0; i < n; i += CLIENT_CHUNK) {
+    const m = Math.min(CLIENT_CHUNK, n - i);
+    wire += m.toString(16).length + 2 + m + 2;
+  }
+  return wire;
+}
+
+/**
+ * Whether nginx keeps the request body in memory (readable by the filter) rather than in a temp
+ * file, as measured on the engine with client_body_buffer_size B: the body bytes read with the
+ * head ("preread") count first. The head is read into a 1 KiB buffer; a longer head moves, from
+ * the start of the line that crossed 1 KiB on, into an 8 KiB large header buffer, whose rest is
+ * then preread. Content-Length bodies stay in memory while body − preread < 1.25 × B; chunked
+ * ones while their wire bytes − preread ≤ B.
+ */
+function bodyFitsInMemory(req: ProxyRequest, headers: Pairs, bodyLength: number, bufferSize: number): boolean {
+  const lines = [`${req.method} ${req.path} HTTP/1.1`, ...headers.map(([k, v]) => `${k}: ${v}`)];
+  const head = lines.reduce((n, l) => n + l.length + 2, 2);
+  let preread: number;
+  if (head <= HEADER_BUFFER) preread = HEADER_BUFFER - head;
+  else {
+    let lineStart = 0;
+    for (const l of lines) {
+      if (lineStart + l.length + 2 > HEADER_BUFFER) break;
+      lineStart += l.length + 2;
+    }
+    preread = Math.max(0, LARGE_HEADER_BUFFER - (head - lineStart));
+  }
+  const chunked = /chunked/i.test(findHeader(headers, "transfer-encoding") ?? "");
+  if (chunked) return chunkedWireBytes(bodyLength) - preread <= bufferSize;
+  return bodyLength - preread < Math.floor(bufferSize * 1.25);
+}
 
 export interface LocalResponse {
   status: number;
@@ -66,7 +106,8 @@ export class HttpCtx {
   ) {
     this.method = req.method;
     this.path = req.path;
-    this.reqHeaders = req.headers.map(([k, v]) => [k, v] as [string, string]);
+    // nginx's parser drops the whitespace around a header value.
+    this.reqHeaders = req.headers.map(([k, v]) => [k, v.replace(/^[ \t]+|[ \t]+$/g, "")] as [string, string]);
     this.reqBody = req.body ?? EMPTY;
     // A body on the wire always comes framed; add the Content-Length a client would send.
     if (
@@ -82,13 +123,7 @@ export class HttpCtx {
     this.headerBytes =
       `${req.method} ${req.path} HTTP/1.1\r\n`.length +
       this.reqHeaders.reduce((n, [k, v]) => n + k.length + v.length + 4, 2);
-    const chunked = /chunked/i.test(findHeader(this.reqHeaders, "transfer-encoding") ?? "");
-    // nginx keeps a body in memory up to 1.25 x client_body_buffer_size (+ preread) for
-    // Content-Length requests; chunked bodies have a lower cut-off (engine-verified §6a).
-    const limit = chunked
-      ? bodyLimit + HEADER_BUFFER
-      : Math.floor(bodyLimit * 1.25) + Math.max(0, HEADER_BUFFER - this.headerBytes);
-    this.bodyReadable = this.reqBody.length <= limit;
+    this.bodyReadable = bodyFitsInMemory(req, this.reqHeaders, this.reqBody.length, bodyLimit);
     const self = this;
     this.propView = {
       get method() {

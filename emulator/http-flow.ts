@@ -15,23 +15,44 @@ import type { CallOutcome, Frame, OnExport, Phase, WorkerState } from "./worker.
 export const PAUSE = 1;
 const enc = new TextEncoder();
 
+// nginx 1.22's status lines (ngx_http_status_lines): codes it has no text for get an empty reason.
 export const REASONS: Record<number, string> = {
   200: "OK",
   201: "Created",
   202: "Accepted",
   204: "No Content",
+  206: "Partial Content",
   301: "Moved Permanently",
-  302: "Found",
+  302: "Moved Temporarily",
+  303: "See Other",
   304: "Not Modified",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
   400: "Bad Request",
   401: "Unauthorized",
+  402: "Payment Required",
   403: "Forbidden",
   404: "Not Found",
+  405: "Not Allowed",
+  406: "Not Acceptable",
+  408: "Request Time-out",
+  409: "Conflict",
+  410: "Gone",
+  411: "Length Required",
+  412: "Precondition Failed",
+  413: "Request Entity Too Large",
+  414: "Request-URI Too Large",
+  415: "Unsupported Media Type",
+  416: "Requested Range Not Satisfiable",
+  421: "Misdirected Request",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Temporarily Unavailable",
   504: "Gateway Time-out",
+  505: "HTTP Version Not Supported",
+  507: "Insufficient Storage",
 };
 
 /** Serves one client request in worker `w` through the filter's phases. */
@@ -214,6 +235,10 @@ function respond(
   if (!noBody) {
     if (chunked) hdrs.push(["Transfer-Encoding", "chunked"]);
     else hdrs.push(["Content-Length", declaredCl ?? String(total)]);
+  } else if (declaredCl === undefined) {
+    // The engine's shim says chunked for a 1xx/204/304 without Content-Length (the filter sees
+    // it; nginx does not send it).
+    hdrs.push(["Transfer-Encoding", "chunked"]);
   }
   const clientClose = /close/i.test(findHeader(ctx.reqHeaders, "connection") ?? "");
   hdrs.push(["Connection", clientClose ? "close" : "keep-alive"]);
@@ -235,7 +260,7 @@ function respond(
   const result = (trapped: boolean): ProxyResult => ({
     status: ctx.status,
     reason: ctx.reason,
-    headers: ctx.respHeaders ?? [],
+    headers: noBody ? (ctx.respHeaders ?? []).filter(([k]) => k.toLowerCase() !== "transfer-encoding") : ctx.respHeaders ?? [],
     body: concat(bodyOut),
     trapped,
     local: false,
@@ -343,12 +368,17 @@ function localResponse(rt: Runtime, w: WorkerState, ctx: HttpCtx): ProxyResult {
   ctx.status = l.status;
   ctx.reason = l.reason;
   ctx.responseStarted = true;
+  // The engine's map order: Content-Type (nginx's default_type text/plain when the filter
+  // gave none and the body is not empty), Connection, the filter's other headers,
+  // Content-Length, Server, Date.
+  const ct = findHeader(l.headers, "content-type") ?? (l.body.length ? "text/plain" : undefined);
   const hdrs: Pairs = [
-    ...l.headers,
+    ...(ct === undefined ? [] : [["Content-Type", ct] as [string, string]]),
+    ["Connection", "keep-alive"],
+    ...l.headers.filter(([k]) => k.toLowerCase() !== "content-type"),
     ["Content-Length", String(l.body.length)],
     ["Server", `kong/${rt.version}.0`],
     ["Date", new Date(rt.clock.now()).toUTCString()],
-    ["Connection", "keep-alive"],
   ];
   ctx.respHeaders = hdrs;
   const base = (): ProxyResult => ({

@@ -28,7 +28,8 @@ export function encodeRequest(req: ProxyRequest, extra: Array<[string, string]> 
     headers.push(["Content-Length", String(body.length)]);
   }
   const head = `${req.method} ${req.path} HTTP/1.1${CRLF}${headers.map(([k, v]) => `${k}: ${v}${CRLF}`).join("")}${CRLF}`;
-  const parts: Buffer[] = [Buffer.from(head, "latin1")];
+  // Header strings are UTF-8, as the emulator hands them to the filter.
+  const parts: Buffer[] = [Buffer.from(head, "utf8")];
   if (chunked) {
     for (let i = 0; i < body.length; i += chunkSize) {
       const c = body.subarray(i, i + chunkSize);
@@ -51,7 +52,7 @@ interface Head {
 function parseHead(buf: Buffer): Head | null {
   const end = buf.indexOf("\r\n\r\n");
   if (end < 0) return null;
-  const lines = buf.subarray(0, end).toString("latin1").split(CRLF);
+  const lines = buf.subarray(0, end).toString("utf8").split(CRLF);
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
   if (!m) throw new Error(`bad status line: ${lines[0]}`);
   const headers: Array<[string, string]> = [];

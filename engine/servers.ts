@@ -8,9 +8,13 @@ import type { DispatchHandler, DispatchRequest, ProxyRequest, Upstream, Upstream
 
 type Pairs = Array<[string, string]>;
 
+// Node reads and writes header bytes as latin1; tests (and the emulator) use UTF-8 strings.
+const fromWire = (s: string): string => Buffer.from(s, "latin1").toString("utf8");
+const toWire = (s: string): string => Buffer.from(s, "utf8").toString("latin1");
+
 function pairs(raw: string[]): Pairs {
   const out: Pairs = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i], fromWire(raw[i + 1])]);
   return out;
 }
 
@@ -40,7 +44,7 @@ function close(server: http.Server): Promise<void> {
 
 async function writeUpstreamResponse(res: http.ServerResponse, r: UpstreamResponse): Promise<void> {
   res.sendDate = false;
-  res.writeHead(r.status, r.headers.flat());
+  res.writeHead(r.status, r.headers.flatMap(([k, v]) => [k, toWire(v)]));
   if (r.chunks) {
     for (const c of r.chunks) {
       res.write(c);

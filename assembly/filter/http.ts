@@ -218,8 +218,14 @@ function readRequest(ex: Exchange): void {
   const req = ex.requestHeaders;
   const method = req.get(":method");
   if (method !== null) ex.method = method;
-  const path = req.get(":path");
-  if (path !== null) ex.path = path;
+  // `request.path` is nginx's $request_uri as the client sent it; the engine's `:path` is the
+  // decoded, normalized $uri plus args ("/a%20b//c?x" reads "/a b/c?x", a fragment is dropped).
+  const raw = property(REQUEST_PATH);
+  if (raw.length > 0) ex.path = raw;
+  else {
+    const path = req.get(":path");
+    if (path !== null) ex.path = path;
+  }
   const scheme = req.get(":scheme");
   if (scheme !== null) ex.scheme = scheme;
   // The client's Host header: `:authority` is Kong's own server name and port.
@@ -254,6 +260,7 @@ const propertyScratch = new ByteBuf(64);
 
 // Property paths, encoded once (kong.route_id is read for every request).
 const KONG_VERSION = String.UTF8.encode("kong.version");
+const REQUEST_PATH = String.UTF8.encode("request.path");
 const KONG_ROUTE_ID = String.UTF8.encode("kong.route_id");
 const KONG_SERVICE_ID = String.UTF8.encode("kong.service_id");
 const KONG_ROUTE_NAME = String.UTF8.encode("kong.route_name");

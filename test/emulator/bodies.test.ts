@@ -32,6 +32,42 @@ describe("request body", () => {
     await h.stop();
   });
 
+  it("the readable limits measured on the engine, to the byte: preread first, chunk framing counts, long heads", async () => {
+    // Each case: headers, chunked or not, and the largest readable body size (the engine's, for
+    // client_body_buffer_size 8192; see bodyFitsInMemory).
+    const head = (hs: Array<[string, string]>) => "POST / HTTP/1.1\r\n".length + hs.reduce((n, [k, v]) => n + k.length + v.length + 4, 2);
+    const base: Array<[string, string]> = [["Host", "api.example"], ["x-script", ""]];
+    const te: Array<[string, string]> = [...base, ["Transfer-Encoding", "chunked"]];
+    const pad: Array<[string, string]> = [["Host", "api.example"], ["X-Pad", "p".repeat(3000)]];
+    const padStart = "POST / HTTP/1.1\r\n".length + "Host: api.example\r\n".length;
+    const cl = (hs: Array<[string, string]>, n: number) => [...hs, ["Content-Length", String(n)]] as Array<[string, string]>;
+    // Content-Length: head + body < 1024 + 10240; chunked (4096-byte chunks: 3 size lines "1000"/"xxx",
+    // CRLFs, "0\r\n\r\n"): head + wire ≤ 1024 + 8192; a 3 KB head: the large buffer holds it from X-Pad on.
+    const wire = (n: number) => n + 5 + Math.ceil(n / 4096) * 4 + [...Array(Math.ceil(n / 4096)).keys()].reduce((k, i) => k + Math.min(4096, n - i * 4096).toString(16).length, 0);
+    let chunkedMax = 0;
+    while (head(te) + wire(chunkedMax + 1) <= 9216) chunkedMax++;
+    const clMax = (hs: Array<[string, string]>, limit: number): number => {
+      let n = 0;
+      while (head(cl(hs, n + 1)) + n + 1 < limit) n++;
+      return n;
+    };
+    const cases: Array<[Array<[string, string]>, boolean, number]> = [
+      [base, false, clMax(base, 11264)],
+      [te, true, chunkedMax],
+      [pad, false, clMax(pad, 10240 + 8192 + padStart)],
+    ];
+    for (const [hs, chunked, max] of cases) {
+      for (const n of [max, max + 1]) {
+        const h = await host("request_body: body 0 0 1");
+        const headers = chunked ? hs : cl(hs, n);
+        await h.request({ method: "POST", path: "/", headers, body: new Uint8Array(n).fill(97) }, ok());
+        const line = msgs(h).find((m) => m.startsWith("body 0"));
+        assert.equal(line?.startsWith("body 0 rc=0"), n === max, `${chunked ? "chunked" : "Content-Length"} head ${head(headers)} body ${n}: ${line}`);
+        await h.stop();
+      }
+    }
+  });
+
   it("the threshold follows clientBodyBufferSize", async () => {
     const h = await host("request_body: body 0 0 20000", { clientBodyBufferSize: 16384 });
     await h.request(get("/", [], "a".repeat(15000)), ok());

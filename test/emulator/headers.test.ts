@@ -87,6 +87,26 @@ describe("response header map", () => {
     await h.stop();
   });
 
+  it("a 204/304 without Content-Length shows Transfer-Encoding: chunked to the filter, not to the client (engine shim)", async () => {
+    const h = await host("");
+    for (const status of [204, 304]) {
+      const r = await h.request(req("response_headers: hdrs 2"), () => ({ status, headers: [["X-Up", "1"]] }));
+      assert.ok(!r.headers.some(([k]) => k.toLowerCase() === "transfer-encoding"));
+    }
+    const lines = msgs(h).filter((l) => l.startsWith("hdrs 2"));
+    assert.match(lines[0], /^hdrs 2 rc=0 n=\d+ :status=204 Transfer-Encoding=chunked Connection=keep-alive X-Up=1 /);
+    assert.match(lines[1], /^hdrs 2 rc=0 n=\d+ :status=304 Transfer-Encoding=chunked Connection=keep-alive X-Up=1 /);
+    await h.stop();
+  });
+
+  it("request header values lose the whitespace around them, as nginx parses them", async () => {
+    const h = await host("");
+    const r = await h.request(req("request_headers: hget 0 X-Sp", [["X-Sp", " \t a  b \t "]]), ok());
+    assert.ok(msgs(h).includes("hget X-Sp rc=0 v=a  b"), msgs(h).filter((l) => l.startsWith("hget")).join());
+    assert.equal(r.upstreamRequest!.headers.find(([k]) => k === "X-Sp")?.[1], "a  b");
+    await h.stop();
+  });
+
   it("response headers cannot be set in on_response_body", async () => {
     const h = await host("");
     await h.request(req("response_body: hset 2 X-Late 1"), ok());

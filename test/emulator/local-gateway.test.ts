@@ -12,6 +12,19 @@ before(async () => {
 });
 
 describe("local responses", () => {
+  it("without a Content-Type from the filter: nginx's default_type text/plain, as the filter sees it in on_response_headers", async () => {
+    const h = await host("");
+    const r = await h.request(scripted("request_headers: local 409 d refused x-a=1 | response_headers: hdrs 2"), ok());
+    assert.equal(r.status, 409);
+    assert.equal(r.headers[0][1], "text/plain");
+    const line = msgs(h).find((l) => l.startsWith("hdrs 2"))!;
+    assert.match(line, /^hdrs 2 rc=0 n=\d+ :status=409 Content-Type=text\/plain Connection=keep-alive x-a=1 Content-Length=8 Server=\S+ Date=/);
+    // An empty body gets no default Content-Type.
+    const e = await h.request(scripted("request_headers: local 401 d ~empty WWW-Authenticate=Bearer"), ok());
+    assert.deepEqual(e.headers.slice(0, 3), [["Connection", "keep-alive"], ["WWW-Authenticate", "Bearer"], ["Content-Length", "0"]]);
+    await h.stop();
+  });
+
   it("status, reason = details, body + LF, headers; response callbacks still run; no upstream", async () => {
     const h = await host("");
     let called = false;
@@ -27,8 +40,10 @@ describe("local responses", () => {
     assert.equal(r.reason, "probe-details");
     assert.equal(dec(r.body), "denied-body\n");
     assert.equal(r.local, true);
-    assert.deepEqual(r.headers.slice(0, 3), [
+    // The engine's map order (differential test): Content-Type, Connection, the filter's headers, Content-Length.
+    assert.deepEqual(r.headers.slice(0, 4), [
       ["Content-Type", "text/x-probe"],
+      ["Connection", "keep-alive"],
       ["x-local", "yes"],
       ["Content-Length", "12"],
     ]);
