@@ -133,6 +133,34 @@ describe("delivery", () => {
     assertExactlyOnce(s.collector, 0, 25);
   });
 
+  it("splits large events into batches within batch_max_bytes, each event delivered once", async () => {
+    const cap = 65536;
+    const s = await setup({ batch_max_bytes: cap, flush_interval_ms: 600000, queue_max_bytes: 8 << 20 }, { kv: { size: 32 << 20, eviction: "none" } });
+    // Large JSON responses make large events.
+    const big = async (from: number, n: number, bytes: number): Promise<void> => {
+      const body = new TextEncoder().encode(JSON.stringify({ pad: "x".repeat(bytes) }));
+      const answer = () => ({ status: 200, headers: [["Content-Type", "application/json"]] as Array<[string, string]>, body });
+      sentBy.set(s.host, (sentBy.get(s.host) ?? 0) + n);
+      for (let i = from; i < from + n; i++) {
+        const r = await s.host.request({ method: "GET", path: `/download/${i}`, headers: [["Host", "api.test"], ["X-Moesif-Transaction-Id", `t-${i}`]] }, answer);
+        assert.equal(r.status, 200);
+      }
+    };
+    await big(0, 20, 20_000); // about 21 KB per event: three fit in a batch
+    await big(20, 1, 90_000); // alone over the cap: sent alone
+    await big(21, 9, 20_000);
+    await drain(s.host, 3000, 100);
+    assertExactlyOnce(s.collector, 0, 30);
+    const batches = s.collector.batches;
+    assert.ok(batches.length >= 10, `${batches.length} batches: ${batches.map((b) => `${b.events.length}/${b.rawBytes}`).join(" ")}`);
+    for (const b of batches) {
+      if (b.events.length > 1) assert.ok(b.rawBytes <= cap, `a batch of ${b.events.length} events has ${b.rawBytes} bytes`);
+    }
+    const alone = batches.find((b) => b.rawBytes > cap);
+    assert.ok(alone && alone.events.length === 1, "the event over the cap went alone");
+    assert.deepEqual(s.host.crashes, []);
+  });
+
   it("keeps events while the collector is down for minutes, then delivers each once", async () => {
     const s = await setup({});
     const port = Number(new URL(s.collector.url).port);

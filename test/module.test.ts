@@ -56,7 +56,10 @@ for (const file of [RELEASE_WASM, DEBUG_WASM]) {
 }
 
 describe("release build", () => {
-  it("stays small enough to ship (size reported by npm run bench; hard ceiling 256 KB)", () => {
-    assert.ok(statSync(RELEASE_WASM).size < 256 * 1024);
+  // SPEC §11's goal is 100,000 bytes (not met yet: 105,669 at the last change). The ceiling
+  // sits just above the current size so that growth fails here; lower it as the module shrinks.
+  it("does not grow past its size ceiling (size reported by npm run bench)", () => {
+    const size = statSync(RELEASE_WASM).size;
+    assert.ok(size <= 106_000, `release module is ${size} bytes (ceiling 106,000; goal 100,000)`);
   });
 });

@@ -1,6 +1,6 @@
 import { ByteBuf } from "../lib/bytes";
 import { crc32 } from "../lib/checksum";
-import { Batch, Drop, MAX_LEASES, SharedQueue, SLOT_HEADER } from "../moesif/queue";
+import { Batch, Drop, Fill, MAX_LEASES, SharedQueue, SLOT_HEADER, TickBudget } from "../moesif/queue";
 import { FakeKv } from "./helpers/fake_kv";
 
 const PREFIX = "moesif/0badf00d/";
@@ -16,6 +16,15 @@ function q(kv: FakeKv, owner: u32, capacity: u32 = 1000, maxBytes: u64 = 1 << 20
   return new SharedQueue(kv, PREFIX, capacity, maxBytes, owner);
 }
 
+/** Claims a batch and reads it whole (no tick budget), as one tick with room for it would. */
+function take(queue: SharedQueue, now: i64, batchSize: i32, out: Batch, maxBytes: i32 = 1 << 20): bool {
+  if (!queue.claim(now, batchSize, maxBytes, 1000, 5000, out)) return false;
+  const budget = new TickBudget();
+  budget.reset(i64.MAX_VALUE, i32.MAX_VALUE);
+  expect(queue.fill(out, maxBytes, budget)).toBe(Fill.Ready);
+  return true;
+}
+
 describe("SharedQueue", () => {
   it("sends queued events as one JSON array and deletes them after success", () => {
     const kv = new FakeKv();
@@ -23,14 +32,14 @@ describe("SharedQueue", () => {
     expect(a.enqueue(ev('{"n":1}'))).toBe(true);
     expect(a.enqueue(ev('{"n":2}'))).toBe(true);
     const b = new Batch();
-    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 10000, 10, b)).toBe(true);
     expect(b.body.toString()).toBe('[{"n":1},{"n":2}]');
     expect(b.events).toBe(2);
     expect(a.finish(b)).toBe(true);
     // only the control keys are left (meta, tail, freed)
     expect(kv.count()).toBe(3);
     expect(a.bytesQueued()).toBe(0);
-    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(false);
+    expect(take(a, 20000, 10, b)).toBe(false);
   });
 
   it("waits for a full batch or the flush interval", () => {
@@ -38,13 +47,13 @@ describe("SharedQueue", () => {
     const a = q(kv, 1);
     const b = new Batch();
     a.enqueue(ev("1"));
-    expect(a.claim(10000, 3, 1000, 5000, b)).toBe(true); // first claim: interval since 0 passed
+    expect(take(a, 10000, 3, b)).toBe(true); // first claim: interval since 0 passed
     a.finish(b);
     a.enqueue(ev("2"));
-    expect(a.claim(10500, 3, 1000, 5000, b)).toBe(false); // partial, interval not over
+    expect(take(a, 10500, 3, b)).toBe(false); // partial, interval not over
     a.enqueue(ev("3"));
     a.enqueue(ev("4"));
-    expect(a.claim(10600, 3, 1000, 5000, b)).toBe(true); // full batch goes at once
+    expect(take(a, 10600, 3, b)).toBe(true); // full batch goes at once
     expect(b.body.toString()).toBe("[2,3,4]");
   });
 
@@ -59,7 +68,7 @@ describe("SharedQueue", () => {
       const batches = new Array<Batch>();
       for (let w = 0; w < 4; w++) {
         const b = new Batch();
-        if (workers[w].claim(now, 7, 1000, 5000, b)) batches.push(b);
+        if (take(workers[w], now, 7, b)) batches.push(b);
         else batches.push(new Batch());
       }
       for (let w = 0; w < 4; w++) {
@@ -75,7 +84,7 @@ describe("SharedQueue", () => {
     for (let i = 0; i < 100; i++) {
       now += 2000;
       const b = new Batch();
-      if (!workers[i & 3].claim(now, 7, 1000, 5000, b)) continue;
+      if (!take(workers[i & 3], now, 7, b)) continue;
       const text = b.body.toString();
       const items = text.substring(1, text.length - 1).split(",");
       for (let k = 0; k < items.length; k++) sent.push(items[k]);
@@ -94,12 +103,12 @@ describe("SharedQueue", () => {
     expect(a.enqueue(ev("x"))).toBe(false);
     expect(a.counters.dropped[Drop.QueueFull]).toBe(1);
     const b = new Batch();
-    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 10000, 10, b)).toBe(true);
     // claimed but unacknowledged slots still hold their place
     expect(a.enqueue(ev("y"))).toBe(false);
     a.finish(b);
     expect(a.enqueue(ev("z"))).toBe(true);
-    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 20000, 10, b)).toBe(true);
     expect(b.body.toString()).toBe("[z]");
   });
 
@@ -125,11 +134,11 @@ describe("SharedQueue", () => {
     const a = q(kv, 1);
     a.enqueue(ev("1"));
     const b = new Batch();
-    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 10000, 10, b)).toBe(true);
     expect(a.release(b, 11000)).toBe(true);
     const c = new Batch();
-    expect(a.claim(10500, 10, 1000, 5000, c)).toBe(false);
-    expect(a.claim(11000, 10, 1000, 5000, c)).toBe(true);
+    expect(take(a, 10500, 10, c)).toBe(false);
+    expect(take(a, 11000, 10, c)).toBe(true);
     expect(c.body.toString()).toBe("[1]");
     expect(c.attempts).toBe(1);
     expect(c.firstAttempt).toBe(10000);
@@ -141,10 +150,10 @@ describe("SharedQueue", () => {
     const other = q(kv, 2);
     a.enqueue(ev("1"));
     const b = new Batch();
-    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 10000, 10, b)).toBe(true);
     const c = new Batch();
-    expect(other.claim(14000, 10, 1000, 5000, c)).toBe(false); // still held
-    expect(other.claim(15001, 10, 1000, 5000, c)).toBe(true);
+    expect(take(other, 14000, 10, c)).toBe(false); // still held
+    expect(take(other, 15001, 10, c)).toBe(true);
     expect(c.body.toString()).toBe("[1]");
     expect(a.finish(b)).toBe(false); // the old owner's late answer changes nothing
     expect(other.finish(c)).toBe(true);
@@ -161,7 +170,7 @@ describe("SharedQueue", () => {
     const key = String.UTF8.encode(PREFIX + "AAAB");
     kv.evictKey(key);
     const b = new Batch();
-    expect(a.claim(10000, 10, 1000, 5000, b)).toBe(true);
+    expect(take(a, 10000, 10, b)).toBe(true);
     expect(b.body.toString()).toBe("[1,3]");
     a.finish(b);
     expect(a.counters.dropped[Drop.Evicted]).toBe(1);
@@ -176,7 +185,7 @@ describe("SharedQueue", () => {
     for (let i = 0; i < 100; i++) {
       now += 2000;
       const b = new Batch();
-      if (!a.claim(now, 50, 1000, 5000, b)) continue;
+      if (!take(a, now, 50, b)) continue;
       delivered += b.events;
       a.finish(b);
     }
@@ -191,9 +200,9 @@ describe("SharedQueue", () => {
     let claimed = 0;
     for (let i = 0; i < MAX_LEASES + 5; i++) {
       const b = new Batch();
-      if (a.claim(10000, 1, 1000, 5000, b)) claimed++;
+      if (take(a, 10000, 1, b)) claimed++;
     }
-    expect(claimed).toBe(MAX_LEASES);
+    expect(claimed).toBe(MAX_LEASES - 1); // the last lease is kept for splitting a batch at its byte cap
   });
 
   it("re-aligns the byte accounting when the queue drains", () => {
@@ -204,10 +213,10 @@ describe("SharedQueue", () => {
     kv.evictKey(String.UTF8.encode(PREFIX + "AAAA"));
     kv.evictKey(String.UTF8.encode(PREFIX + "AAAB"));
     const b = new Batch();
-    a.claim(10000, 10, 1000, 5000, b);
+    take(a, 10000, 10, b);
     a.finish(b);
     expect(a.bytesQueued()).toBeGreaterThan(0); // the evicted bytes were never freed
-    expect(a.claim(20000, 10, 1000, 5000, b)).toBe(false); // idle claim re-aligns
+    expect(take(a, 20000, 10, b)).toBe(false); // idle claim re-aligns
     expect(a.bytesQueued()).toBe(0);
   });
 
@@ -234,7 +243,7 @@ describe("SharedQueue", () => {
     const a = q(kv, 1, 2);
     a.enqueue(ev("1"));
     const b = new Batch();
-    a.claim(10000, 10, 1000, 5000, b);
+    take(a, 10000, 10, b);
     a.finish(b);
     // A stale writer puts seq 0 back after its range was sent: nobody will ever send it.
     const stale = ev("stale");
@@ -245,7 +254,98 @@ describe("SharedQueue", () => {
     expect(a.enqueue(ev("2"))).toBe(true); // seq 1
     expect(a.enqueue(ev("3"))).toBe(true); // seq 2 lands on slot 0: orphan reclaimed
     expect(a.counters.dropped[Drop.Orphaned]).toBe(1);
-    a.claim(20000, 10, 1000, 5000, b);
+    take(a, 20000, 10, b);
     expect(b.body.toString()).toBe("[2,3]");
+  });
+
+  it("keeps batches within the byte cap, one event at least, each event exactly once", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1, 1000, 1 << 20);
+    const big = '"' + "y".repeat(398) + '"'; // 400 bytes: alone over the cap
+    for (let i = 0; i < 7; i++) a.enqueue(ev(i == 3 ? big : '"' + i.toString() + "x".repeat(97) + '"'));
+    const sizes = new Array<i32>();
+    const seen = new Array<string>();
+    let now: i64 = 10000;
+    for (let round = 0; round < 10; round++) {
+      const b = new Batch();
+      if (!take(a, now, 50, b, 250)) break;
+      sizes.push(b.events);
+      if (b.events > 1) expect(b.body.length).toBeLessThanOrEqual(250);
+      const text = b.body.toString();
+      const items = text.substring(1, text.length - 1).split(",");
+      for (let k = 0; k < items.length; k++) seen.push(items[k].substring(1, 2));
+      expect(a.finish(b)).toBe(true);
+      now += 1000; // the last, partial batch waits for the flush interval
+    }
+    // 100-byte events: two fit in 250 bytes ("[" + 100 + "," + 100 + "]"), the 400-byte one goes alone.
+    expect(sizes.join(",")).toBe("2,1,1,2,1");
+    expect(seen.join("")).toBe("012y456");
+    expect(a.backlog()).toBe(0);
+  });
+
+  it("gives the rest of a split batch to any worker when others claimed meanwhile", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    const other = q(kv, 2);
+    for (let i = 0; i < 6; i++) a.enqueue(ev('"' + i.toString() + "x".repeat(97) + '"'));
+    const b = new Batch();
+    expect(a.claim(10000, 3, 250, 1000, 5000, b)).toBe(true); // [0, 3)
+    const c = new Batch();
+    expect(take(other, 10000, 3, c, 250)).toBe(true); // [3, 6): split at 5, the rest [5, 6) released
+    const budget = new TickBudget();
+    budget.reset(i64.MAX_VALUE, i32.MAX_VALUE);
+    expect(a.fill(b, 250, budget)).toBe(Fill.Ready); // split at 2: [2, 3) released
+    expect(b.events).toBe(2);
+    expect(c.events).toBe(2);
+    const d = new Batch();
+    expect(take(other, 10001, 3, d, 250)).toBe(true); // the released rest [2, 3), due at once
+    const e = new Batch();
+    expect(take(a, 11001, 3, e, 250)).toBe(true); // [5, 6), back in the queue, after the flush interval
+    expect(d.events + e.events).toBe(2);
+    const all = b.body.toString() + c.body.toString() + d.body.toString() + e.body.toString();
+    for (let i = 0; i < 6; i++) expect(all.split('"' + i.toString() + "x").length).toBe(2); // once each
+    expect(a.finish(b) && other.finish(c) && other.finish(d) && a.finish(e)).toBe(true);
+    expect(take(a, 20000, 3, new Batch())).toBe(false);
+  });
+
+  it("reads a batch over several ticks within the tick budget", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    for (let i = 0; i < 5; i++) a.enqueue(ev(i.toString()));
+    const b = new Batch();
+    expect(a.claim(10000, 10, 1 << 20, 1000, 5000, b)).toBe(true);
+    const budget = new TickBudget();
+    budget.reset(1 << 20, 2);
+    expect(a.fill(b, 1 << 20, budget)).toBe(Fill.More);
+    expect(b.events).toBe(2);
+    budget.reset(1 << 20, 2);
+    expect(a.fill(b, 1 << 20, budget)).toBe(Fill.More);
+    budget.reset(1 << 20, 2);
+    expect(a.fill(b, 1 << 20, budget)).toBe(Fill.Ready);
+    expect(b.body.toString()).toBe("[0,1,2,3,4]");
+    // A budget in bytes: one slot of 17 bytes (header and event) spends 16.
+    const c = new Batch();
+    a.enqueue(ev("5"));
+    a.enqueue(ev("6"));
+    expect(a.claim(10000, 10, 1 << 20, 1000, 5000, c)).toBe(false); // partial, interval not over
+    expect(a.claim(11000, 10, 1 << 20, 1000, 5000, c)).toBe(true);
+    budget.reset(16, 100);
+    expect(a.fill(c, 1 << 20, budget)).toBe(Fill.More);
+    expect(c.events).toBe(1);
+    expect(a.finish(b)).toBe(true);
+  });
+
+  it("abandons a batch whose lease another worker took over while it was read", () => {
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    const other = q(kv, 2);
+    for (let i = 0; i < 3; i++) a.enqueue(ev('"' + i.toString() + "x".repeat(97) + '"'));
+    const b = new Batch();
+    expect(a.claim(10000, 10, 250, 1000, 5000, b)).toBe(true);
+    const c = new Batch();
+    expect(take(other, 15001, 10, c, 250)).toBe(true); // owner silent past its deadline
+    const budget = new TickBudget();
+    budget.reset(i64.MAX_VALUE, i32.MAX_VALUE);
+    expect(a.fill(b, 250, budget)).toBe(Fill.Lost);
   });
 });

@@ -14,7 +14,7 @@ import { Drop, SLOT_HEADER } from "../moesif/queue";
 import { RequestFacts } from "../moesif/rules";
 import { keep, sampleRate, weightFor } from "../moesif/sampling";
 import { routeOf } from "../moesif/uri";
-import { FilterState, MoesifRoot, RouteMeta } from "./root";
+import { FilterState, RouteMeta, StateRoot } from "./state";
 import * as host from "./host";
 import { requestDone } from "./gc";
 
@@ -30,7 +30,7 @@ export class MoesifHttp extends Context {
   /** Governance already read the request line and client IP (they do not change later). */
   private requestRead: bool = false;
 
-  constructor(context_id: u32, private root: MoesifRoot) {
+  constructor(context_id: u32, private root: StateRoot) {
     super(context_id, root);
   }
 

@@ -1,183 +1,21 @@
 // The root context: one per filter entry and worker. It parses the configuration, owns the
 // per-worker state (queue handle, sender, pools) and runs the tick.
-import { Context, RootContext } from "@solo-io/proxy-runtime/assembly";
-import { ByteBuf } from "../lib/bytes";
-import { Config, parseConfig } from "../moesif/config";
-import { Exchange } from "../moesif/event";
-import { IdentityConfig } from "../moesif/identity";
-import { Kv, SharedQueue } from "../moesif/queue";
-import { BlockResponse } from "../moesif/governance";
-import { RequestFacts } from "../moesif/rules";
+import { Context } from "@solo-io/proxy-runtime/assembly";
+import { parseConfig } from "../moesif/config";
 import { MoesifHttp } from "./http";
-import { Remote } from "./remote";
-import { MAX_IN_FLIGHT, Sender } from "./sender";
+import { FilterState, StateRoot } from "./state";
 import * as host from "./host";
 import { collectGarbage } from "./gc";
 
-/** The engine's tick period; work is scheduled by elapsed time on top of it. */
-export const TICK_MS: u32 = 100;
-/** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
-const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
+/**
+ * The engine's tick period; work is scheduled by elapsed time on top of it. Short, because
+ * each tick does only a slice of the delivery work (sender.ts: TICK_BYTES, TICK_SLOTS).
+ */
+export const TICK_MS: u32 = 10;
+/** An idle tick makes little garbage: it collects only this often. */
+const IDLE_COLLECT_MS: i64 = 1000;
 
-class HostKv extends Kv {
-  get(key: ArrayBuffer, out: ByteBuf): i32 { return host.kvGet(key, out); }
-  lastCas(): u32 { return host.lastCas(); }
-  set(key: ArrayBuffer, value: usize, len: i32, cas: u32): i32 { return host.kvSet(key, value, len, cas); }
-  del(key: ArrayBuffer, cas: u32): i32 { return host.kvDelete(key, cas); }
-}
-
-/** Opt-in proxy-wasm metrics, updated from the tick by the counters' growth since the last tick. */
-class Metrics {
-  private ids: Array<i64> = [];
-  private last: Array<u64> = [];
-  static readonly NAMES: Array<string> = ["events_queued", "events_sent", "events_dropped", "batches_retried"];
-
-  constructor() {
-    for (let i = 0; i < Metrics.NAMES.length; i++) {
-      this.ids.push(host.defineMetric(host.MetricType.Counter, "moesif_" + Metrics.NAMES[i]));
-      this.last.push(0);
-    }
-  }
-
-  update(values: Array<u64>): void {
-    for (let i = 0; i < values.length; i++) {
-      const id = this.ids[i];
-      if (id >= 0 && values[i] > this.last[i]) host.incrementMetric(<u32>id, <i64>(values[i] - this.last[i]));
-      this.last[i] = values[i];
-    }
-  }
-}
-
-/** Kong metadata of one route, read through properties (each read is a Lua call in Kong). */
-export class RouteMeta {
-  serviceId: string = "";
-  routeName: string = "";
-  serviceName: string = "";
-  readAt: i64 = 0;
-}
-
-/** Route metadata is re-read after this long (renamed routes and services show up then). */
-export const ROUTE_META_TTL_MS: i64 = 60000;
-const ROUTE_META_MAX: i32 = 256;
-
-/** Everything a configured (active) root needs. */
-export class FilterState {
-  identity: IdentityConfig = new IdentityConfig();
-  queue: SharedQueue;
-  sender: Sender;
-  remote: Remote;
-  /** Reused per request for rule matching and sampling. */
-  facts: RequestFacts = new RequestFacts();
-  block: BlockResponse = new BlockResponse();
-  private seed: u64;
-  /** Serialized events are built here, behind the slot header the queue fills in. */
-  event: ByteBuf = new ByteBuf(4096);
-  private pool: Array<Exchange> = [];
-  private routes: Map<string, RouteMeta> = new Map();
-  metrics: Metrics | null = null;
-  /** Whether Kong's version was read (from the first request: properties are unsafe in root contexts). */
-  versionKnown: bool = false;
-  /**
-   * Dispatches this root may have in flight. Parallel dispatches exist from Kong 3.7
-   * (ngx_wasm_module 0.3.0): until a request shows a newer Kong, one at a time.
-   */
-  maxDispatches: i32 = 1;
-  lastTick: i64 = 0;
-  lastDropWarning: i64 = 0;
-  droppedAtLastWarning: u64 = 0;
-  lastSummary: i64 = 0;
-
-  constructor(public cfg: Config, owner: u32) {
-    const prefix = SharedQueue.prefixFor(cfg.kvNamespace, cfg.applicationId + "\n" + cfg.apiEndpoint);
-    const queue = new SharedQueue(new HostKv(), prefix, <u32>cfg.eventQueueSize, <u64>cfg.queueMaxBytes, owner);
-    this.queue = queue;
-    this.sender = new Sender(cfg, queue);
-    this.remote = new Remote(cfg);
-    this.seed = randomSeed();
-    this.identity.userIdHeader = cfg.userIdHeader;
-    this.identity.companyIdHeader = cfg.companyIdHeader;
-    this.identity.authorizationHeaderNames = cfg.authorizationHeaderNames;
-    this.identity.userIdField = cfg.authorizationUserIdField;
-    this.identity.companyIdField = cfg.authorizationCompanyIdField;
-  }
-
-  /** Uniform in [0, 1) for sampling decisions (xorshift64*, seeded from the host's random source). */
-  random01(): f64 {
-    let x = this.seed;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    this.seed = x;
-    return <f64>((x * 0x2545f4914f6cdd1d) >> 11) / 9007199254740992.0;
-  }
-
-  /**
-   * What depends on Kong's version: parallel dispatches (3.7+) and metrics host calls (3.8+;
-   * they trap before). Read once from the first request, since root contexts cannot read
-   * properties. Kong 3.4/3.5 have no kong.version property: "" counts as old.
-   */
-  learnKongVersion(kongVersion: string): void {
-    this.versionKnown = true;
-    if (atLeast(kongVersion, 3, 7)) this.maxDispatches = MAX_DISPATCHES;
-    if (!this.cfg.enableMetrics) return;
-    if (atLeast(kongVersion, 3, 8)) {
-      this.metrics = new Metrics();
-    } else {
-      host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
-    }
-  }
-
-  // The last request's route: requests mostly repeat one, so while its id's bytes repeat the
-  // same id string and metadata serve (no string per request, no hashing).
-  private lastRouteBytes: ByteBuf = new ByteBuf(64);
-  private lastRouteId: string = "";
-  private lastRoute: RouteMeta | null = null;
-
-  /** The route id for the kong.route_id property's bytes (the same string while they repeat). */
-  routeId(bytes: ByteBuf): string {
-    const last = this.lastRouteBytes;
-    if (bytes.length == last.length && memory.compare(bytes.ptr, last.ptr, <usize>bytes.length) == 0) return this.lastRouteId;
-    last.clear();
-    last.append(bytes);
-    this.lastRouteId = bytes.toString();
-    this.lastRoute = null;
-    return this.lastRouteId;
-  }
-
-  /** Cached metadata of a route, or null when it must be (re)read. */
-  routeMeta(routeId: string, now: i64): RouteMeta | null {
-    let m = this.lastRoute;
-    if (m === null || routeId != this.lastRouteId) {
-      // No route id (standalone nginx, or a Kong without the property) is cached like any other.
-      if (!this.routes.has(routeId)) return null;
-      m = this.routes.get(routeId);
-      if (routeId == this.lastRouteId) this.lastRoute = m;
-    }
-    return now - m.readAt < ROUTE_META_TTL_MS ? m : null;
-  }
-
-  rememberRoute(routeId: string, meta: RouteMeta): void {
-    if (this.routes.size >= ROUTE_META_MAX && !this.routes.has(routeId)) this.routes.clear();
-    this.routes.set(routeId, meta);
-    if (routeId == this.lastRouteId) this.lastRoute = meta;
-  }
-
-  takeExchange(): Exchange {
-    if (this.pool.length > 0) return this.pool.pop();
-    return new Exchange();
-  }
-
-  giveBack(ex: Exchange): void {
-    // The pool is a stack: its top few exchanges are reused request after request and keep
-    // buffers for bodies up to the default 100 KB limit (no regrowing per request); deeper
-    // ones, reused only under concurrency, keep 64 KiB. At most 8 × 2 × 256 KiB + 56 × 2 × 64 KiB.
-    ex.reset(this.pool.length < 8 ? 1 << 18 : 1 << 16);
-    if (this.pool.length < 64) this.pool.push(ex);
-  }
-}
-
-export class MoesifRoot extends RootContext {
-  state: FilterState | null = null;
+export class MoesifRoot extends StateRoot {
   private tickArmed: bool = false;
 
   createContext(context_id: u32): Context {
@@ -213,7 +51,7 @@ export class MoesifRoot extends RootContext {
     state.lastTick = now;
     // Config and rules first (they steer sampling and blocking), then batches.
     state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, state.maxDispatches - state.sender.inFlight());
-    state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
+    const worked = state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
     const metrics = state.metrics;
     if (metrics !== null) {
       const q = state.queue.counters;
@@ -221,7 +59,10 @@ export class MoesifRoot extends RootContext {
     }
     this.warnAboutDrops(state, now);
     this.summary(state, now);
-    collectGarbage();
+    if (worked || now - state.lastCollect >= IDLE_COLLECT_MS) {
+      state.lastCollect = now;
+      collectGarbage();
+    }
   }
 
   /** At most one warning a minute per worker while events are being lost (sampling aside). */
@@ -264,22 +105,6 @@ export class MoesifRoot extends RootContext {
     line += " (this worker); backlog " + state.queue.backlog().toString() + " events (all workers)";
     host.logMessage(host.Level.Info, line);
   }
-}
-
-/** Whether a Kong version ("3.8.0", "3.9.1.0-enterprise") is at least major.minor; unknown → false. */
-export function atLeast(version: string, major: i32, minor: i32): bool {
-  const parts = version.split(".");
-  if (parts.length < 2) return false;
-  const ma = I32.parseInt(parts[0]);
-  const mi = I32.parseInt(parts[1]);
-  return ma > major || (ma == major && mi >= minor);
-}
-
-function randomSeed(): u64 {
-  const p = memory.data(8);
-  if (!host.randomBytes(p, 8)) store<u64>(p, <u64>host.nowMs() * 0x9e3779b97f4a7c15);
-  const v = load<u64>(p);
-  return v == 0 ? 0x9e3779b97f4a7c15 : v;
 }
 
 function randomOwner(): u32 {

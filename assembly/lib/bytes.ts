@@ -153,3 +153,25 @@ export class ByteBuf {
     }
   }
 }
+
+/**
+ * `s` with A–Z lowered. For header names and media types, which are ASCII tokens: unlike
+ * String#toLowerCase it needs no Unicode case tables in the module.
+ */
+export function asciiLower(s: string): string {
+  const n = s.length;
+  let i = 0;
+  while (i < n && !isUpperAscii(s.charCodeAt(i))) i++;
+  if (i == n) return s;
+  const out = changetype<string>(__new(<usize>n << 1, idof<string>()));
+  memory.copy(changetype<usize>(out), changetype<usize>(s), <usize>n << 1);
+  for (; i < n; i++) {
+    const c = load<u16>(changetype<usize>(out) + (<usize>i << 1));
+    if (isUpperAscii(c)) store<u16>(changetype<usize>(out) + (<usize>i << 1), c + 32);
+  }
+  return out;
+}
+
+@inline function isUpperAscii(c: i32): bool {
+  return c >= 0x41 && c <= 0x5a;
+}

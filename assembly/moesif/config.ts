@@ -1,6 +1,7 @@
 // The filter's JSON configuration: every option of the Lua plugin (same names and
 // defaults, Kong 3.x column) plus the filter's own. Parsing never traps; a bad config
 // yields one error naming the field, and the filter then stays inert (SPEC §3).
+import { asciiLower } from "../lib/bytes";
 import { JsonType, JsonValue, parseJson } from "../lib/json_value";
 
 export const FILTER_VERSION = "0.1.0";
@@ -37,6 +38,8 @@ export class Config {
   responseBodyMasks: Array<string> = [];
   requestQueryMasks: Array<string> = [];
   batchSize: i32 = 200;
+  /** Byte cap of a batch body (before compression); a batch always holds at least one event. */
+  batchMaxBytes: i32 = 1048576;
   userIdHeader: string = "";
   companyIdHeader: string = "";
   /** Lowercased, trimmed entries of authorization_header_name. */
@@ -71,7 +74,7 @@ const KNOWN: Array<string> = [
   "application_id", "api_endpoint", "timeout", "connect_timeout", "send_timeout", "keepalive",
   "api_version", "disable_capture_request_body", "disable_capture_response_body",
   "request_header_masks", "request_body_masks", "response_header_masks", "response_body_masks",
-  "request_query_masks", "request_masks", "response_masks", "batch_size", "user_id_header",
+  "request_query_masks", "request_masks", "response_masks", "batch_size", "batch_max_bytes", "user_id_header",
   "company_id_header", "authorization_header_name", "authorization_user_id_field",
   "authorization_company_id_field", "disable_gzip_payload_decompression", "max_callback_time_spent",
   "request_max_body_size_limit", "response_max_body_size_limit", "event_queue_size", "debug",
@@ -150,7 +153,7 @@ class Reader {
         this.fail(name, "must be an array of strings (item " + i.toString() + ")");
         return out;
       }
-      const s = lower ? item.str.toLowerCase() : item.str;
+      const s = lower ? asciiLower(item.str) : item.str;
       if (s.length > 0) out.push(s);
     }
     return out;
@@ -246,12 +249,13 @@ export function parseConfig(text: string): ConfigResult {
   }
   c.requestQueryMasks = r.strings("request_query_masks", false);
   c.batchSize = r.int("batch_size", c.batchSize, 1, 5000);
-  c.userIdHeader = r.str("user_id_header", "").trim().toLowerCase();
-  c.companyIdHeader = r.str("company_id_header", "").trim().toLowerCase();
+  c.batchMaxBytes = r.int("batch_max_bytes", c.batchMaxBytes, 1024, 67108864);
+  c.userIdHeader = asciiLower(r.str("user_id_header", "").trim());
+  c.companyIdHeader = asciiLower(r.str("company_id_header", "").trim());
   const authNames = r.str("authorization_header_name", "authorization").split(",");
   c.authorizationHeaderNames = [];
   for (let i = 0; i < authNames.length; i++) {
-    const n = authNames[i].trim().toLowerCase();
+    const n = asciiLower(authNames[i].trim());
     if (n.length > 0) c.authorizationHeaderNames.push(n);
   }
   c.authorizationUserIdField = r.str("authorization_user_id_field", "sub").trim();

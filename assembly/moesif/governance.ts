@@ -5,7 +5,7 @@
 // the update, and malformed bodies only make body conditions fail. No rules apply before
 // the first /v1/config (the cohorts come from it).
 
-import { ByteBuf } from "../lib/bytes";
+import { asciiLower, ByteBuf } from "../lib/bytes";
 import { writeJsonString } from "../lib/json";
 import { JsonType, JsonValue, parseJson, parseJsonBytes } from "../lib/json_value";
 import { ParseCounts, RegexConfig, RequestFacts, parseRegexConfig } from "./rules";
@@ -230,7 +230,7 @@ export function govern(rules: GovernanceRules | null, cfg: AppConfig | null, fac
     const ce = cohortEntry(cfg.companyRules, company, r.id);
     for (let h = 0, nh = r.headerNames.length; h < nh; h++) {
       const name = unchecked(r.headerNames[h]);
-      const lower = name.toLowerCase();
+      const lower = asciiLower(name);
       if (lowerNames.includes(lower)) continue;
       const value = substitute(unchecked(r.headerValues[h]), r.variables, ue, ce);
       if (!isFieldValue(value)) continue; // a merge value smuggling CR/LF drops the header

@@ -88,6 +88,34 @@ export class Batch {
   slotCas: Array<u32> = [];
   attempts: u32 = 0;
   firstAttempt: i64 = 0;
+  /** The next sequence number to read: a batch may be read over several ticks. */
+  next: u64 = 0;
+  /** Over the byte cap because the lease could not be split (all MAX_LEASES taken). */
+  uncapped: bool = false;
+}
+
+/** What one tick may still read: the per-tick slice of the delivery work. */
+export class TickBudget {
+  bytes: i64 = 0;
+  slots: i32 = 0;
+
+  reset(bytes: i64, slots: i32): void {
+    this.bytes = bytes;
+    this.slots = slots;
+  }
+
+  @inline spent(): bool {
+    return this.bytes <= 0 || this.slots <= 0;
+  }
+}
+
+export const enum Fill {
+  /** The tick's budget ran out: continue on the next tick. */
+  More = 0,
+  /** The batch is complete (all its slots read, or its byte cap reached). */
+  Ready = 1,
+  /** The lease is no longer ours (another worker took it over): drop the batch untouched. */
+  Lost = 2,
 }
 
 export class QueueCounters {
@@ -359,10 +387,11 @@ export class SharedQueue {
   /**
    * Claims work for this worker: first a lease that is due for retry or whose owner went
    * silent past its deadline, else a new range of up to `batchSize` events (a partial one
-   * only when `flushIntervalMs` passed since the last claim). Returns false when there is
-   * nothing to do or another worker won the race. `holdMs` is how long the lease is ours.
+   * only when `flushIntervalMs` passed since the last claim, or `batchMaxBytes` wait).
+   * Returns false when there is nothing to do or another worker won the race. `holdMs` is
+   * how long the lease is ours. The slots are read afterwards by `fill`.
    */
-  claim(now: i64, batchSize: i32, flushIntervalMs: i32, holdMs: i32, out: Batch): bool {
+  claim(now: i64, batchSize: i32, batchMaxBytes: i32, flushIntervalMs: i32, holdMs: i32, out: Batch): bool {
     const m = this.loadMeta();
     for (let i = 0; i < m.leases.length; i++) {
       const l = m.leases[i];
@@ -373,22 +402,26 @@ export class SharedQueue {
       if (!this.storeMeta(m)) return false;
       out.attempts = l.attempts;
       out.firstAttempt = l.firstAttempt;
-      return this.read(l.start, l.end, out);
+      begin(l.start, l.end, out);
+      return true;
     }
-    if (m.leases.length >= MAX_LEASES) return false;
+    // One lease is kept free for splitting a batch at its byte cap (see fill).
+    if (m.leases.length >= MAX_LEASES - 1) return false;
     const tail = this.tail();
     if (tail <= m.head) {
       if (m.leases.length == 0) this.reconcileBytes();
       return false;
     }
     const waiting = tail - m.head;
-    // A partial batch waits for the flush interval, unless the queue is filling up (large
-    // events) and waiting would drop events at the byte cap.
-    const filling = this.addedSeen > this.freedSeen && this.addedSeen - this.freedSeen > this.maxBytes / 4;
-    if (waiting < <u64>batchSize && now - m.lastClaim < <i64>flushIntervalMs && !filling) return false;
+    if (waiting < <u64>batchSize && now - m.lastClaim < <i64>flushIntervalMs && !this.fullEnough(waiting, tail, batchMaxBytes)) return false;
+    let n = waiting < <u64>batchSize ? waiting : <u64>batchSize;
+    // About one byte cap's worth at the average event size: fewer splits in fill, and
+    // other workers can claim the rest meanwhile.
+    const avg = this.addedSeen / tail;
+    if (avg > 0 && <u64>batchMaxBytes / avg + 1 < n) n = <u64>batchMaxBytes / avg + 1;
     const l = new Lease();
     l.start = m.head;
-    l.end = m.head + (waiting < <u64>batchSize ? waiting : <u64>batchSize);
+    l.end = m.head + n;
     l.owner = this.owner;
     l.deadline = now + holdMs;
     l.firstAttempt = now;
@@ -398,35 +431,94 @@ export class SharedQueue {
     if (!this.storeMeta(m)) return false;
     out.attempts = 0;
     out.firstAttempt = now;
-    return this.read(l.start, l.end, out);
+    begin(l.start, l.end, out);
+    return true;
   }
 
-  /** Reads slots [start, end) into a JSON array; missing slots are counted as evicted. */
-  private read(start: u64, end: u64, out: Batch): bool {
-    out.start = start;
-    out.end = end;
-    out.events = 0;
-    out.bytes = 0;
-    out.slotCas.length = 0;
+  /**
+   * Whether a partial batch goes before the flush interval: its events fill a batch's bytes
+   * (at the average event size), or the queue holds over a quarter of its byte cap (large
+   * events: waiting would drop events at the cap). FREED is re-read only in that case.
+   */
+  private fullEnough(waiting: u64, tail: u64, batchMaxBytes: i32): bool {
+    const added = this.addedSeen;
+    if (waiting * (added / tail) >= <u64>batchMaxBytes) return true;
+    if (added <= this.freedSeen || added - this.freedSeen <= this.maxBytes / 4) return false;
+    this.readFreed();
+    return added > this.freedSeen && added - this.freedSeen > this.maxBytes / 4;
+  }
+
+  /**
+   * Reads the claimed batch's slots into a JSON array `[e1,e2,…]`, within the tick's
+   * budget (More: call again next tick). The body stays within `maxBytes` unless that would
+   * leave it empty: at the first event that does not fit, the lease is split there and the
+   * rest goes back to the queue. Missing slots are counted as evicted when the batch ends.
+   */
+  fill(out: Batch, maxBytes: i32, budget: TickBudget): Fill {
     const body = out.body;
-    body.clear();
-    body.byte(0x5b);
     const t = this.slotScratch;
-    for (let seq = start; seq < end; seq++) {
+    while (out.next < out.end) {
+      if (budget.spent()) return Fill.More;
+      const seq = out.next;
       t.clear();
-      const key = this.keyFor(seq);
-      if (this.kv.get(key, t) == KvResult.Ok && t.length >= SLOT_HEADER && load<u32>(t.ptr) == MAGIC && load<u64>(t.ptr, 8) == seq) {
-        out.slotCas.push(this.kv.lastCas());
+      budget.slots--;
+      if (this.kv.get(this.keyFor(seq), t) == KvResult.Ok && t.length >= SLOT_HEADER && load<u32>(t.ptr) == MAGIC && load<u64>(t.ptr, 8) == seq) {
+        const cas = this.kv.lastCas();
+        const n = t.length - SLOT_HEADER;
+        budget.bytes -= <i64>t.length;
+        // + 2: the comma before it and the closing bracket.
+        if (out.events > 0 && !out.uncapped && body.length + n + 2 > maxBytes) {
+          const r = this.split(out, seq);
+          if (r == Fill.Lost) return r;
+          if (r == Fill.Ready) break;
+          out.uncapped = true; // no lease free for the rest: this batch goes out whole
+        }
+        out.slotCas.push(cas);
         out.bytes += <u64>t.length;
         if (out.events > 0) body.byte(0x2c);
-        body.raw(t.ptr + SLOT_HEADER, t.length - SLOT_HEADER);
+        body.raw(t.ptr + SLOT_HEADER, n);
         out.events++;
       } else {
         out.slotCas.push(0);
       }
+      out.next++;
     }
     body.byte(0x5d);
-    return true;
+    return Fill.Ready;
+  }
+
+  /**
+   * Ends our lease at `at` and gives [at, end) back: as unclaimed slots when nothing was
+   * claimed after it, else as a released lease that is due at once (same retry history).
+   * Ready when split, More when no lease is free (the caller keeps the whole range), Lost
+   * when the lease is not ours.
+   */
+  private split(out: Batch, at: u64): Fill {
+    for (let attempt = 0; attempt < CAS_TRIES; attempt++) {
+      const m = this.loadMeta();
+      let l: Lease | null = null;
+      for (let i = 0; i < m.leases.length; i++) {
+        if (m.leases[i].start == out.start) l = m.leases[i];
+      }
+      if (l === null || l.owner != this.owner) return Fill.Lost;
+      if (m.head == l.end) {
+        m.head = at;
+      } else {
+        if (m.leases.length >= MAX_LEASES) return Fill.More;
+        const rest = new Lease();
+        rest.start = at;
+        rest.end = l.end;
+        rest.attempts = out.attempts;
+        rest.firstAttempt = out.firstAttempt;
+        m.leases.push(rest);
+      }
+      l.end = at;
+      if (this.storeMeta(m)) {
+        out.end = at;
+        return Fill.Ready;
+      }
+    }
+    return Fill.More;
   }
 
   /**
@@ -500,7 +592,10 @@ export class SharedQueue {
           count = load<u64>(s.ptr, 16);
         }
       }
-      if (this.writeFreed(freed + bytes, count + events, cas)) return;
+      if (this.writeFreed(freed + bytes, count + events, cas)) {
+        this.freedSeen = freed + bytes;
+        return;
+      }
     }
   }
 
@@ -560,6 +655,19 @@ export class SharedQueue {
     if (this.kv.get(this.freedKey, s) == KvResult.Ok && s.length >= 24) freed = load<u64>(s.ptr, 8);
     return added > freed ? added - freed : 0;
   }
+}
+
+/** Starts reading the lease [start, end) into `out` (see SharedQueue.fill). */
+function begin(start: u64, end: u64, out: Batch): void {
+  out.start = start;
+  out.end = end;
+  out.next = start;
+  out.events = 0;
+  out.bytes = 0;
+  out.uncapped = false;
+  out.slotCas.length = 0;
+  out.body.clear();
+  out.body.byte(0x5b);
 }
 
 /** A key: the prefix followed by 4 characters encoding `code` (24 bits). */

@@ -3,6 +3,7 @@
 // real (JavaScript) regular expressions, compiled once at parse time; a condition whose
 // pattern does not compile never matches. Nothing here traps on any input.
 
+import { asciiLower } from "../lib/bytes";
 import { JsonType, JsonValue, parseJsonBytes } from "../lib/json_value";
 import { Regex } from "../lib/regex";
 import { HeaderLookup } from "./headers";
@@ -59,7 +60,7 @@ export class RequestFacts {
     this.json = null;
     this.graphql = null;
     if (body === null || type === null || body.length == 0) return;
-    const t = type.toLowerCase();
+    const t = asciiLower(type);
     // A plain GraphQL body is the query itself; any other *json* type is parsed (malformed → no fields).
     if (t.includes("application/graphql") && !t.includes("json")) {
       this.graphql = String.UTF8.decodeUnsafe(body.dataStart, <usize>body.length);
@@ -129,7 +130,7 @@ function classify(c: Condition): void {
   else if (p == "response.status") c.field = F_STATUS;
   else if (p.startsWith(HEADERS_PREFIX) && p.length > HEADERS_PREFIX.length) {
     c.field = F_HEADER;
-    c.arg = p.substring(HEADERS_PREFIX.length).toLowerCase();
+    c.arg = asciiLower(p.substring(HEADERS_PREFIX.length));
   } else if (p.startsWith(BODY_PREFIX) && p.length > BODY_PREFIX.length) {
     c.field = F_BODY;
     c.arg = p.substring(BODY_PREFIX.length);
