@@ -134,7 +134,7 @@ export class MoesifHttp extends Context {
     const state = this.root.state;
     if (ex === null || state === null) return;
     ex.endMs = host.nowMs();
-    if (!state.versionKnown) state.learnKongVersion(property(KONG_VERSION));
+    if (!state.versionKnown) state.learnKongVersion(property(KONG_VERSION), property(KONG_ROUTE_ID).length > 0);
     this.collect(ex, state);
     // No config yet (or the collector never answered): keep everything, weight 1.
     const appConfig = state.remote.appConfig;

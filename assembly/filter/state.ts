@@ -111,11 +111,13 @@ export class FilterState {
   /**
    * What depends on Kong's version: parallel dispatches (3.7+) and metrics host calls (3.8+;
    * they trap before). Read once from the first request, since root contexts cannot read
-   * properties. Kong 3.4/3.5 have no kong.version property: "" counts as old.
+   * properties. Kong 3.4/3.5 have no kong.version property: "" counts as old there.
    */
-  learnKongVersion(kongVersion: string): void {
+  learnKongVersion(kongVersion: string, kongRoute: bool): void {
     this.versionKnown = true;
-    if (atLeast(kongVersion, 3, 7)) this.maxDispatches = MAX_DISPATCHES;
+    // No kong.* property at all: plain nginx + ngx_wasm_module, whose releases have run
+    // parallel dispatches since 0.3.0 (Kong 3.4/3.5 lack kong.version but set kong.route_id).
+    if (atLeast(kongVersion, 3, 7) || (kongVersion.length == 0 && !kongRoute)) this.maxDispatches = MAX_DISPATCHES;
     if (!this.cfg.enableMetrics) return;
     if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();

@@ -149,6 +149,24 @@ describe("moesif in the engine", { skip }, () => {
     });
   });
 
+  it("on plain nginx + ngx_wasm_module (no kong.* properties) batches go out in parallel, as on Kong 3.7+", async () => {
+    const g = new EngineGateway({ config: JSON.stringify({ application_id: "parallel", flush_interval_ms: 100, batch_size: 10 }) });
+    let open = 0;
+    let most = 0;
+    g.dispatchHandler = async (req) => {
+      if (!req.path.endsWith("/v1/events/batch")) return { status: 200, headers: [], body: enc(req.path.includes("rules") ? "[]" : "{}") };
+      open++;
+      most = Math.max(most, open);
+      await sleep(1500); // a slow collector: batches overlap only when several are in flight
+      open--;
+      return { status: 201, headers: [] };
+    };
+    await withGateway(g, async () => {
+      for (let i = 0; i < 40; i++) assert.equal((await g.request(get(`/p${i}`), ok)).status, 200);
+      await until("overlapping batches", () => most >= 2, 20_000);
+    });
+  });
+
   /** Sends 30 events of ~3.7 KB into a 64k zone while the collector is down, then brings it up. */
   async function fillZone(eviction: "none" | "lru") {
     const g = new EngineGateway({
