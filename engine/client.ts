@@ -28,7 +28,8 @@ export function encodeRequest(req: ProxyRequest, extra: Array<[string, string]> 
     headers.push(["Content-Length", String(body.length)]);
   }
   const head = `${req.method} ${req.path} HTTP/1.1${CRLF}${headers.map(([k, v]) => `${k}: ${v}${CRLF}`).join("")}${CRLF}`;
-  const parts: Buffer[] = [Buffer.from(head, "latin1")];
+  // UTF-8, as the emulator hands header strings to the filter (latin1 would turn é into an invalid byte).
+  const parts: Buffer[] = [Buffer.from(head, "utf8")];
   if (chunked) {
     for (let i = 0; i < body.length; i += chunkSize) {
       const c = body.subarray(i, i + chunkSize);

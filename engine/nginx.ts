@@ -2,7 +2,7 @@
 // stop. Every start is paired with a stop (tests call stop() in finally blocks), and a process
 // exit handler kills what is left so no nginx outlives the test process.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +49,8 @@ export class NginxProcess {
 
   constructor(readonly binary: string, prefix?: string) {
     this.prefix = prefix ?? mkdtempSync(join(tmpdir(), "kwm-engine-"));
+    // mkdtemp makes the directory 0700: workers started by root run as nobody and must reach temp/ (spooled bodies).
+    chmodSync(this.prefix, 0o755);
     for (const d of ["logs", "temp"]) mkdirSync(join(this.prefix, d), { recursive: true });
   }
 
