@@ -178,7 +178,8 @@ export class Scenario {
       else for (let t = 0; t < virtualMs && !(await check()); t += stepMs) await this.host.advance(stepMs);
       return check();
     }
-    return until("a condition", check, realTimeoutMs).then(() => true, () => false);
+    // Checks may send requests: every 100 ms is enough.
+    return until("a condition", check, realTimeoutMs, 100).then(() => true, () => false);
   }
 
   private summaries(): string[] {
