@@ -3,6 +3,9 @@
 // DispatchHandler the emulator calls in-process. Real time throughout; traps, worker exits and
 // filter log lines are read from the error log. It offers the members of KongWasmHost the
 // suites use, so a suite runs on either.
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DispatchHandler, Gateway, LogLine, ProxyRequest, ProxyResult, Upstream } from "../emulator/gateway.ts";
 import type { KvOptions } from "../emulator/types.ts";
@@ -19,9 +22,12 @@ const CLIENT_HEADER = "x-kwm-client";
 
 export interface EngineGatewayOptions {
   /** The filter config (JSON text). Its api_endpoint is pointed at the loopback collector
-   *  when it is absent or names 127.0.0.1 (the path is kept). A function receives the
-   *  collector's URL (configs that name it elsewhere, e.g. probe scripts). */
+   *  when it is absent or names 127.0.0.1 (the path is kept), unless `keepEndpoint`. A
+   *  function receives the collector's URL (configs that name it elsewhere, e.g. probe scripts). */
   config: string | ((collectorUrl: string) => string);
+  /** Hands the config over unchanged: the test runs its own collector (e.g. local/collector.ts)
+   *  and the gateway's collector gets nothing. */
+  keepEndpoint?: boolean;
   /** Absolute path of the module; default build/moesif.wasm. */
   modulePath?: string;
   filterName?: string;
@@ -42,6 +48,23 @@ export interface EngineGatewayOptions {
   collectorUrl?: string;
   /** The gateway's port; default a free one. */
   listenPort?: number;
+  /** Compiles the module without Wasmtime's on-disk cache (default: cached, see compileCache()). */
+  noCompileCache?: boolean;
+}
+
+let cacheConfig: string | null = null;
+
+/** A Wasmtime cache config shared by this machine's test gateways (one directory per user).
+ *  The cache is keyed by module bytes and engine settings, so a rebuilt filter compiles afresh. */
+export function compileCache(): string {
+  if (cacheConfig) return cacheConfig;
+  const dir = join(tmpdir(), `kwm-wasmtime-cache-${process.getuid?.() ?? 0}`);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777); // workers started by root run as nobody
+  const file = join(dir, "cache.toml");
+  writeFileSync(file, `[cache]\ndirectory = "${dir}"\n`);
+  cacheConfig = file;
+  return file;
 }
 
 export class EngineGateway implements Gateway {
@@ -80,7 +103,8 @@ export class EngineGateway implements Gateway {
     if (this.opts.upstreamPort === undefined) await this.upstream.start();
     this.port = this.opts.listenPort ?? (await freePort());
     const config = this.opts.config;
-    this.config = typeof config === "function" ? config(this.collectorUrl) : pointAtCollector(config, this.collectorUrl);
+    this.config =
+      typeof config === "function" ? config(this.collectorUrl) : this.opts.keepEndpoint ? config : pointAtCollector(config, this.collectorUrl);
     const name = this.opts.filterName ?? "moesif";
     const kv = this.opts.kv === undefined ? { size: 16 * 1024 * 1024, eviction: "slru" as const } : this.opts.kv;
     const zones: ZoneSpec[] = [];
@@ -98,6 +122,7 @@ export class EngineGateway implements Gateway {
       clientHeader: CLIENT_HEADER,
       clientBodyBufferSize: this.opts.clientBodyBufferSize,
       serverName: this.opts.serverName,
+      wasmtimeCacheConfig: this.opts.noCompileCache ? undefined : compileCache(),
       ...this.opts.conf,
     };
     this.nginx.writeConf(renderNginxConf(this.spec));

@@ -9,8 +9,15 @@ import { join } from "node:path";
 import { engineBinary, engineSkipReason } from "../engine/locate.ts";
 
 // Suites written against test/helpers/gateway.ts that run again with TEST_GATEWAY=engine
-// (their emulator-only tests skip there, saying why). test/engine/ holds engine-only tests.
-const ENGINE_SUITES = ["test/engine"];
+// (their emulator-only tests skip there, saying why; test/ENGINE.md lists them). test/engine/
+// holds engine-only tests.
+const ENGINE_SUITES = [
+  "test/engine",
+  "test/capture.test.ts",
+  "test/governance.test.ts",
+  "test/delivery.test.ts",
+  "test/multiworker.test.ts",
+];
 const engineOnlyRun = process.argv.includes("--engine");
 const fileArgs = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 

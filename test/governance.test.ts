@@ -1,12 +1,14 @@
 // Sampling and governance end to end (issue 5 part 5, SPEC §7, docs/governance.md): the
-// compiled filter in the emulator (virtual clock) fetches /v1/config and /v1/rules from the
-// local collector; each case checks the client's response, whether the upstream was called,
-// and the event the collector received.
+// compiled filter on the test gateway (the emulator with its virtual clock, or Kong's engine
+// with TEST_GATEWAY=engine) fetches /v1/config and /v1/rules from the local collector; each
+// case checks the client's response, whether the upstream was called, and the event the
+// collector received.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { ProxyRequest } from "../emulator/index.ts";
+import type { KongWasmHost, ProxyRequest } from "../emulator/index.ts";
 import { Collector } from "../local/collector.ts";
-import { BASE_APP_CONFIG, FETCH_MS, Scenario, dec, enc, header, when, type Event } from "./helpers/rules.ts";
+import { emulatorOnly } from "./helpers/gateway.ts";
+import { BASE_APP_CONFIG, FETCH_MS, FLUSH_MS, Scenario, dec, enc, header, when, type Event } from "./helpers/rules.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -118,8 +120,9 @@ const cases: GovCase[] = [
   },
   {
     name: "request.ip (the Node SDK's name) tests the peer address without forwarding headers",
-    rules: [blocking("r-ip", "regex", when(["request.ip", "^192\\.0\\.2\\."]))],
-    request: { path: "/x", remoteAddr: "192.0.2.77" },
+    // A loopback peer other than the default 127.0.0.1, so that the engine's client can bind it.
+    rules: [blocking("r-ip", "regex", when(["request.ip", "^127\\.0\\.0\\.77$"]))],
+    request: { path: "/x", remoteAddr: "127.0.0.77" },
     blocked: { by: "r-ip", status: 403, body: '{"error":"blocked"}\n' },
   },
   {
@@ -418,7 +421,7 @@ describe("governance rules", () => {
       }
       for (const k of c.absent ?? []) assert.equal(header(r.headers, k), undefined, `no ${k} header`);
 
-      await s.flush();
+      await s.flush(FLUSH_MS, () => s.eventsFor(r.id).length > 0);
       const events = s.eventsFor(r.id);
       assert.equal(events.length, 1, "exactly one event");
       const e = events[0];
@@ -445,7 +448,7 @@ const userRuleSetup = () => ({
 const as = (user: string): Req => ({ path: "/x", headers: [["X-User-Id", user]] });
 
 describe("fetching config and rules", () => {
-  it("before the first fetch nothing is blocked and everything is kept", async () => {
+  it("before the first fetch nothing is blocked and everything is kept", { skip: emulatorOnly("needs the virtual clock: a request before the first fetch") }, async () => {
     const s = await scenario({ config: { sample_rate: 0 }, rules: [blocking("r-all", "regex", null)], fetchMs: 0 });
     const early = await s.send({ path: "/early" });
     assert.equal(early.status, 200);
@@ -454,16 +457,14 @@ describe("fetching config and rules", () => {
     const late = await s.send({ path: "/late" });
     assert.equal(late.status, 403, "blocked once config and rules are in");
     assert.equal(late.upstreamCalled, false);
-    await s.flush();
+    await s.flush(FLUSH_MS, () => s.eventsFor(early.id).length > 0);
     assert.equal(s.eventsFor(early.id).length, 1, "the early event is kept");
     assert.equal(s.eventsFor(early.id)[0].weight, 1);
     assert.equal(s.eventsFor(late.id).length, 0, "sample_rate 0 applies after the fetch");
   });
 
   it("rules are not applied while there is no config (cohorts unknown)", async () => {
-    const s = await scenario({ rules: [blocking("r-all", "regex", null)], fetchMs: 0 });
-    s.override("/v1/config", { status: 503, body: "{}" });
-    await s.host.advance(FETCH_MS);
+    const s = await scenario({ rules: [blocking("r-all", "regex", null)], overrides: { "/v1/config": { status: 503, body: "{}" } } });
     const r = await s.send({ path: "/x" });
     assert.equal(r.status, 200);
     assert.ok(s.problems().some((l) => /cannot fetch sampling config.*HTTP 503.*sampling everything/.test(l)), s.problems().join("\n"));
@@ -476,13 +477,11 @@ describe("fetching config and rules", () => {
   ];
   for (const [what, body] of malformedConfigs) {
     it(`malformed config (${what}) before any good copy: warning, everything kept, no rules, no trap`, async () => {
-      const s = await scenario({ rules: [blocking("r-all", "regex", null)], fetchMs: 0 });
-      s.override("/v1/config", { status: 200, body });
-      await s.host.advance(FETCH_MS);
+      const s = await scenario({ rules: [blocking("r-all", "regex", null)], overrides: { "/v1/config": { status: 200, body } } });
       const r = await s.send({ path: "/x" });
       assert.equal(r.status, 200);
       assert.equal(r.upstreamCalled, true);
-      await s.flush();
+      await s.flush(FLUSH_MS, () => s.eventsFor(r.id).length > 0);
       assert.equal(s.eventsFor(r.id).length, 1);
       assert.equal(s.eventsFor(r.id)[0].weight, 1);
       assert.equal(s.crashes(), 0);
@@ -497,32 +496,29 @@ describe("fetching config and rules", () => {
   ];
   for (const [what, body] of malformedRules) {
     it(`malformed rules (${what}): warning, nothing blocked, recovers on the retry`, async () => {
-      const s = await scenario({ rules: [blocking("r-all", "regex", null)], fetchMs: 0 });
-      s.override("/v1/rules", { status: 200, body });
-      await s.host.advance(FETCH_MS);
+      const s = await scenario({ rules: [blocking("r-all", "regex", null)], overrides: { "/v1/rules": { status: 200, body } } });
       const r = await s.send({ path: "/x" });
       assert.equal(r.status, 200);
       assert.ok(s.problems().some((l) => /\[warn\] moesif: cannot fetch governance rules/.test(l)), s.problems().join("\n"));
       s.override("/v1/rules", null);
-      await s.flush(11_000); // the failed fetch is retried 10 s later
-      assert.equal((await s.send({ path: "/x" })).status, 403);
+      // The failed fetch is retried 10 s later.
+      assert.ok(await s.eventually(11_000, async () => (await s.send({ path: "/x" })).status === 403), "blocked after the retry");
       assert.equal(s.crashes(), 0);
     });
   }
 
   it("a malformed rules document after a good one keeps the good one", async () => {
     const s = await scenario({ rules: [blocking("r-a", "regex", when(["request.route", "^/a$"]))] });
-    assert.equal((await s.send({ path: "/a" })).status, 403);
     s.override("/v1/rules", { status: 200, body: "[{" });
     s.collector.setRules([blocking("r-b", "regex", when(["request.route", "^/b$"]))]); // a new tag on the next batch response
-    await s.flush();
-    await s.host.advance(FETCH_MS);
-    assert.ok(s.problems().some((l) => /cannot fetch governance rules.*keeping the last good copy/.test(l)), s.problems().join("\n"));
+    assert.equal((await s.send({ path: "/a" })).status, 403, "the event whose batch response brings the new tag");
+    const warned = () => s.problems().some((l) => /cannot fetch governance rules.*keeping the last good copy/.test(l));
+    assert.ok(await s.eventually(FLUSH_MS + FETCH_MS, warned), s.problems().join("\n"));
     assert.equal((await s.send({ path: "/a" })).status, 403, "old rules still apply");
     assert.equal((await s.send({ path: "/b" })).status, 200);
   });
 
-  it("a failing or malformed config refresh keeps the last good copy", async () => {
+  it("a failing or malformed config refresh keeps the last good copy", { skip: emulatorOnly("needs the virtual clock: the 60 s config refresh") }, async () => {
     const s = await scenario({ ...userRuleSetup(), config: { ...userCohort("alice", "r-user"), sample_rate: 100 } });
     assert.equal((await s.send(as("alice"))).status, 403);
     s.override("/v1/config", { status: 500, body: '{"sample_rate": 0}' });
@@ -541,7 +537,7 @@ describe("fetching config and rules", () => {
     assert.equal(s.crashes(), 0);
   });
 
-  it("collector down: rules keep applying from the last good copy, then a new config is picked up", async () => {
+  it("collector down: rules keep applying from the last good copy, then a new config is picked up", { skip: emulatorOnly("needs the virtual clock: the 60 s config refresh") }, async () => {
     const s = await scenario(userRuleSetup());
     assert.equal((await s.send(as("alice"))).status, 403);
     const port = Number(new URL(s.collector.url).port);
@@ -561,7 +557,7 @@ describe("fetching config and rules", () => {
     assert.equal(s.crashes(), 0);
   });
 
-  it("a new rules tag on a batch response triggers a rules refetch", async () => {
+  it("a new rules tag on a batch response triggers a rules refetch", { skip: emulatorOnly("needs the virtual clock: a 20 s flush interval, and the refetch time is checked") }, async () => {
     // A long flush interval: after the first batch (sent at once), the next waits 20 s.
     const s = await scenario({ rules: [blocking("r-a", "regex", when(["request.route", "^/a$"]))], filter: { flush_interval_ms: 20_000 } });
     assert.equal((await s.send({ path: "/a" })).status, 403);
@@ -575,7 +571,7 @@ describe("fetching config and rules", () => {
     await s.flush(16_000); // the next batch; its response carries the new tag
     assert.equal(s.collector.batches.length, 2, "a second batch went out");
     await s.host.advance(FETCH_MS);
-    assert.ok(s.host.now() - Date.UTC(2026, 0, 1) < 30_000, "well before the 60 s refresh");
+    assert.ok((s.host as KongWasmHost).now() - Date.UTC(2026, 0, 1) < 30_000, "well before the 60 s refresh");
     const b = await s.send({ path: "/b" });
     assert.equal(b.status, 403);
     assert.equal((await s.send({ path: "/a" })).status, 200);
@@ -585,14 +581,15 @@ describe("fetching config and rules", () => {
 
   it("a new config etag on a batch response triggers a config refetch within a tick", async () => {
     const s = await scenario(userRuleSetup());
-    assert.equal((await s.send(as("alice"))).status, 403);
+    const alice = await s.send(as("alice"));
+    assert.equal(alice.status, 403);
+    await s.flush(FLUSH_MS, () => s.eventsFor(alice.id).length > 0); // its batch response carries the old etag
     s.collector.setConfig({ ...BASE_APP_CONFIG, ...userCohort("bob", "r-user") });
     assert.equal((await s.send(as("bob"))).status, 200, "old cohort until told");
     const before = s.collector.batches.length;
-    for (let i = 0; i < 40 && s.collector.batches.length === before; i++) await s.host.advance(100);
-    assert.ok(s.collector.batches.length > before, "a batch went out");
-    await s.host.advance(200); // the next tick fetches; the answer arrives in the same advance
-    assert.equal((await s.send(as("bob"))).status, 403, "new cohort applies");
+    assert.ok(await s.eventually(4000, () => s.collector.batches.length > before, 100), "a batch went out");
+    // The next tick fetches; on the emulator the answer arrives within the same 200 ms.
+    assert.ok(await s.eventually(200, async () => (await s.send(as("bob"))).status === 403), "new cohort applies");
     assert.equal((await s.send(as("alice"))).status, 200);
   });
 });

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import {
   KongWasmHost,
+  type DispatchHandler,
   type DispatchRequest,
   type DispatchResponse,
   type HostOptions,
@@ -89,20 +90,21 @@ function batchText(req: DispatchRequest): string {
 }
 
 /** A harness around `host` whose dispatch handler keeps every batch; batches are answered 201. */
-function harness<G extends Gateway>(host: G): FilterHarness<G> {
+function harness<G extends Gateway>(): { h: FilterHarness<G>; handler: DispatchHandler } {
   const h: FilterHarness<G> = {
-    host,
+    host: null as unknown as G, // set by the caller once the gateway exists
+
     batches: [],
     batchTexts: [],
     events: [],
     otherDispatches: [],
     invalidBatches: [],
     problems: () =>
-      host.logs
+      h.host.logs
         .filter((l) => l.source === "filter" && (l.level === "warn" || l.level === "error" || l.level === "critical"))
         .map((l) => `[${l.level}] ${l.message}`),
   };
-  host.dispatchHandler = (req: DispatchRequest): DispatchResponse => {
+  const handler = (req: DispatchRequest): DispatchResponse => {
     if (req.method === "POST" && req.path.endsWith("/v1/events/batch")) {
       const text = batchText(req);
       h.batches.push(req);
@@ -125,7 +127,7 @@ function harness<G extends Gateway>(host: G): FilterHarness<G> {
     h.otherDispatches.push(req);
     return { status: 200, headers: [["Content-Type", "application/json"]], body: enc(req.path.includes("rules") ? "[]" : "{}") };
   };
-  return h;
+  return { h, handler };
 }
 
 /** Starts the filter with `config` (an object is JSON-encoded) in the emulator. */
@@ -135,15 +137,19 @@ export async function startFilter(config: object | string, opts: FilterOptions =
     config: typeof config === "string" ? config : JSON.stringify(config),
     ...opts,
   });
-  const h = harness(host);
+  const { h, handler } = harness<KongWasmHost>();
+  h.host = host;
+  host.dispatchHandler = handler;
   host.start();
   return h;
 }
 
 /** Starts the filter on this test process's gateway (emulator, or the engine with TEST_GATEWAY=engine). */
 export async function startOnGateway(config: object | string, opts: GatewayOptions = {}): Promise<FilterHarness<Gateway>> {
-  const gw = await openGateway(typeof config === "string" ? config : JSON.stringify(config), opts);
-  return harness(gw);
+  const { h, handler } = harness<Gateway>();
+  // The handler is in place before the gateway starts: the filter fetches its config at once.
+  h.host = await openGateway(typeof config === "string" ? config : JSON.stringify(config), opts, handler);
+  return h;
 }
 
 /** Time after which every queued event has been posted (flush interval plus margin). */
