@@ -7,7 +7,8 @@
 // Then: 4 workers (throughput), end-to-end delivery with worker RSS and linear memory over
 // many requests, and (--profile) perf profiles of the worker.
 // Flags: --quick (2 short rounds, 100,000 requests for memory), --write (results into
-// BENCHMARKS.md), --rebuild, --profile (only the profiles). Needs wrk: `apt-get install -y wrk`.
+// BENCHMARKS.md), --rebuild, --profile (only the profiles), --ticks (only on_tick durations, by
+// uprobes on the engine's tick handler). Needs wrk: `apt-get install -y wrk`.
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -28,8 +29,8 @@ import {
 
 const args = new Set(process.argv.slice(2));
 for (const a of args) {
-  if (!["--quick", "--write", "--rebuild", "--profile"].includes(a)) {
-    console.error(`unknown option ${a}; usage: tsx scripts/bench-engine.ts [--quick] [--write] [--rebuild] [--profile]`);
+  if (!["--quick", "--write", "--rebuild", "--profile", "--ticks"].includes(a)) {
+    console.error(`unknown option ${a}; usage: tsx scripts/bench-engine.ts [--quick] [--write] [--rebuild] [--profile] [--ticks]`);
     process.exit(2);
   }
 }
@@ -353,6 +354,78 @@ async function profile(upstreamPorts: Record<Body, number>): Promise<void> {
   say(`perf data and reports in ${outDir}/ (perf report -i <file> --no-children)`);
 }
 
+// ---------------------------------------------------------------- tick durations
+
+/**
+ * How long each on_tick holds the worker, under wrk load with the default config (only the
+ * per-variant kv_namespace set): perf uprobes on entry and return of ngx_wasm_module's
+ * ngx_proxy_wasm_filter_tick_handler (an exported symbol of the engine), one nginx per variant
+ * so only the measured root ticks.
+ */
+async function ticks(upstreamPorts: Record<Body, number>): Promise<void> {
+  const probe = (spec: string) => spawnSync("perf", ["probe", "-q", "-x", binary!, "-a", spec], { encoding: "utf8" });
+  probe("kwm_tick_in=ngx_proxy_wasm_filter_tick_handler");
+  probe("kwm_tick_out=ngx_proxy_wasm_filter_tick_handler%return");
+  const events = "probe_nginx:kwm_tick_in,probe_nginx:kwm_tick_out__return";
+  const outDir = "build/bench/ticks";
+  mkdirSync(outDir, { recursive: true });
+  console.log(`on_tick durations on the CPU (uprobes on ngx_proxy_wasm_filter_tick_handler, minus time switched out), one pinned worker, default config, wrk -c${C.connections} for ${C.profileSeconds} s:\n`);
+  console.log("| response | req/s | ticks | p50 µs | p99 µs | p99.9 µs | max µs | ticks > 1 ms | events delivered |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const body of (process.env.TICK_BODIES ?? "ref,big").split(",") as Body[]) {
+    const ns = `tick_${body}`;
+    const v: Variant = { key: `tick-${body}`, label: "moesif", body, module: "moesif", config: { ...reference, kv_namespace: ns }, events: true };
+    await assignPorts([v]);
+    const conf = mainConf({
+      workers: 1, pinned: true, modules: { moesif: abs(mods.moesif) }, zones: [ns], zoneBytes: ZONE_BYTES,
+      upstreamPorts, variants: [v], collectorPort: collector!.port,
+    });
+    const n = await startNginx(binary!, conf, v.port!, 1, 1);
+    started.push(n);
+    const pid = n.workerPids()[0];
+    await checkVariants([v]);
+    await runWrk(wrkScript, v.port!, 1, C.connections);
+    const data = join(outDir, `${v.key}.perf.data`);
+    // System-wide sched_switch of the worker too: the machine may be shared, and time the
+    // worker spent switched out inside a tick is not the tick's.
+    const perf = spawn("perf", [
+      "record", "-q", "-a", "-e", events, "-e", "sched:sched_switch", "--filter", `prev_pid == ${pid} || next_pid == ${pid}`,
+      "-o", data, "--", "sleep", String(C.profileSeconds + 1),
+    ], { stdio: "ignore" });
+    const perfDone = new Promise((r) => perf.once("exit", r));
+    await sleep(500);
+    const s = await measure(v, [pid], C.profileSeconds, C.connections);
+    await perfDone;
+    const lines = spawnSync("perf", ["script", "-i", data, "-F", "time,event,trace"], { encoding: "utf8", maxBuffer: 256 << 20 }).stdout.split("\n");
+    const d: number[] = [];
+    let start = -1;
+    let off = 0;
+    let outAt = -1;
+    for (const l of lines) {
+      const m = /([\d.]+):\s+(?:probe_nginx:kwm_tick_(in|out)|sched:sched_switch:.*prev_pid=(\d+).*next_pid=(\d+))/.exec(l);
+      if (!m) continue;
+      const t = Number(m[1]) * 1e6;
+      if (m[2] === "in") {
+        start = t;
+        off = 0;
+      } else if (m[2] === "out") {
+        if (start >= 0) d.push(t - start - off);
+        start = -1;
+      } else if (Number(m[3]) === pid) outAt = t;
+      else if (Number(m[4]) === pid && outAt >= 0) {
+        if (start >= 0) off += t - Math.max(outAt, start);
+        outAt = -1;
+      }
+    }
+    d.sort((a, b) => a - b);
+    const q = (p: number) => (d.length ? d[Math.min(d.length - 1, Math.floor(p * d.length))] : NaN);
+    console.log(`| ${BODY_LABEL[body]} | ${int(s.wrk.rps)} | ${int(d.length)} | ${fmt(q(0.5))} | ${fmt(q(0.99))} | ${fmt(q(0.999))} | ${fmt(d.at(-1) ?? NaN)} | ${int(d.filter((x) => x > 1000).length)} | ${s.delivered === null ? "" : `${int(s.delivered)} / ${int(s.wrk.requests)}`} |`);
+    await n.stop();
+    n.cleanup();
+    started.splice(started.indexOf(n), 1);
+  }
+}
+
 // ---------------------------------------------------------------- report
 
 function report(): string {
@@ -447,6 +520,8 @@ try {
 
   if (args.has("--profile")) {
     await profile(upstreamPorts);
+  } else if (args.has("--ticks")) {
+    await ticks(upstreamPorts);
   } else {
     await rounds(upstreamPorts);
     await wide(upstreamPorts);

@@ -11,7 +11,7 @@ import { collectGarbage } from "./gc";
  * The engine's tick period; work is scheduled by elapsed time on top of it. Short, because
  * each tick does only a slice of the delivery work (sender.ts: TICK_BYTES, TICK_SLOTS).
  */
-export const TICK_MS: u32 = 10;
+export const TICK_MS: u32 = 4;
 /** An idle tick makes little garbage: it collects only this often. */
 const IDLE_COLLECT_MS: i64 = 1000;
 

@@ -39,7 +39,7 @@ export class Config {
   requestQueryMasks: Array<string> = [];
   batchSize: i32 = 200;
   /** Byte cap of a batch body (before compression); a batch always holds at least one event. */
-  batchMaxBytes: i32 = 1048576;
+  batchMaxBytes: i32 = 262144;
   userIdHeader: string = "";
   companyIdHeader: string = "";
   /** Lowercased, trimmed entries of authorization_header_name. */

@@ -36,7 +36,7 @@ async function round(sub: Subject, r: number): Promise<{ batch: Subject["batches
 }
 
 export async function runCompression(wasm: string): Promise<CompressionResult> {
-  const config = (on: boolean): string => benchConfig("http://collector.test:80", { enable_compression: on, batch_size: EVENTS });
+  const config = (on: boolean): string => benchConfig("http://collector.test:80", { enable_compression: on, batch_size: EVENTS, batch_max_bytes: 4 << 20 });
   const off = new Subject("off", wasm, config(false));
   const on = new Subject("on", wasm, config(true));
   on.keepText = true;

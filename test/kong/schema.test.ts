@@ -40,7 +40,7 @@ const EXPECTED_DEFAULTS: { [k: string]: Json } = {
   request_header_masks: [], request_body_masks: [], response_header_masks: [],
   response_body_masks: [], request_query_masks: [], request_masks: [], response_masks: [],
   flush_interval_ms: 1000, max_retry_time_ms: 300000, queue_max_bytes: 8388608,
-  enable_metrics: false, log_summary_interval_ms: 60000, kv_namespace: "moesif", batch_max_bytes: 1048576,
+  enable_metrics: false, log_summary_interval_ms: 60000, kv_namespace: "moesif", batch_max_bytes: 262144,
 };
 // Options without a default: absent means "not used" (timeout is ignored altogether).
 const NO_DEFAULT = ["application_id", "timeout", "user_id_header", "company_id_header",
