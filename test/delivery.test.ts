@@ -232,7 +232,9 @@ describe("delivery", () => {
 
   it("keeps queued events across a trapped and recycled instance", async () => {
     const s = await setup({}, { workers: 2 });
+    s.collector.failNext(2, { status: 503 }); // the first batches fail: their events stay queued
     await send(s.host, 0, 20);
+    await s.host.advance(200); // each worker's first tick probes the zone and queues the events it held
     s.host.recycle(0);
     s.host.recycle(1);
     await drain(s.host, 5000);

@@ -13,6 +13,7 @@ import { Remote } from "./remote";
 import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
 import { collectGarbage } from "./gc";
+import { ZoneGate } from "./zone";
 
 /** The engine's tick period; work is scheduled by elapsed time on top of it. */
 export const TICK_MS: u32 = 100;
@@ -86,13 +87,15 @@ export class FilterState {
   lastDropWarning: i64 = 0;
   droppedAtLastWarning: u64 = 0;
   lastSummary: i64 = 0;
+  zone: ZoneGate;
 
-  constructor(public cfg: Config, owner: u32) {
+  constructor(public cfg: Config, owner: u32, fresh: bool) {
     const prefix = SharedQueue.prefixFor(cfg.kvNamespace, cfg.applicationId + "\n" + cfg.apiEndpoint);
     const queue = new SharedQueue(new HostKv(), prefix, <u32>cfg.eventQueueSize, <u64>cfg.queueMaxBytes, owner);
     this.queue = queue;
     this.sender = new Sender(cfg, queue);
     this.remote = new Remote(cfg);
+    this.zone = new ZoneGate(cfg, fresh, host.nowMs());
     this.seed = randomSeed();
     this.identity.userIdHeader = cfg.userIdHeader;
     this.identity.companyIdHeader = cfg.companyIdHeader;
@@ -179,6 +182,13 @@ export class FilterState {
 export class MoesifRoot extends RootContext {
   state: FilterState | null = null;
   private tickArmed: bool = false;
+  /** on_vm_start ran: a worker start, not a re-creation after a trap (the engine skips it then). */
+  private vmStarted: bool = false;
+
+  onStart(vm_configuration_size: usize): bool {
+    this.vmStarted = true;
+    return true;
+  }
 
   createContext(context_id: u32): Context {
     return new MoesifHttp(context_id, this);
@@ -196,7 +206,7 @@ export class MoesifRoot extends RootContext {
       collectGarbage();
       return true;
     }
-    this.state = new FilterState(cfg, randomOwner());
+    this.state = new FilterState(cfg, randomOwner(), this.vmStarted);
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
     if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
@@ -208,11 +218,17 @@ export class MoesifRoot extends RootContext {
     const state = this.state;
     if (state === null) return;
     const now = host.nowMs();
+    const zoneReady = state.zone.tick(now, TICK_MS, state.queue);
     // After an instance recycle the engine may tick twice per period: skip the extra one.
     if (now - state.lastTick < <i64>(TICK_MS / 2)) return;
     state.lastTick = now;
+    if (!state.zone.mayDispatch(now, TICK_MS)) return;
     // Config and rules first (they steer sampling and blocking), then batches.
     state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, state.maxDispatches - state.sender.inFlight());
+    if (!zoneReady) {
+      collectGarbage();
+      return;
+    }
     state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
     const metrics = state.metrics;
     if (metrics !== null) {

@@ -1,0 +1,125 @@
+// Whether this worker has a shared-data zone for the queue's keys. ngx_wasm_module traps on
+// every shared-data call whose key no shm_kv zone takes ("could not resolve namespace"), no
+// host call tells it without trapping, and a trap wipes the instance's memory. So only the
+// root's tick probes the zone; request contexts hold their events in memory (bounded) until
+// a probe of this instance succeeded, and never trap for a missing zone. (A trap in a request
+// context would also be worse than one in on_tick: the root re-created by the request gets a
+// second tick chain that calls on_tick outside the tick step, where dispatches trap.)
+//
+// Zones only change when nginx reloads, which starts new workers (on_vm_start), so an instance
+// that saw on_vm_start probes at its first tick: with a zone (the normal case) its events wait
+// one tick period at most. An instance re-created after a trap (the engine skips on_vm_start
+// then) may be the successor of a failed probe: it waits before probing, twice as long for
+// every tick chain it sees beyond two, because the engine adds one tick chain per re-created
+// root (engine-verified 7d): the chain count is the only memory of failed probes that survives
+// the traps. Probing stops for the worker's life at MAX_CHAINS, so the traps are bounded.
+import { ByteBuf } from "../lib/bytes";
+import { Drop, SharedQueue } from "../moesif/queue";
+import { Config } from "../moesif/config";
+import * as host from "./host";
+
+/** Events and bytes held in memory until the zone answered a probe. */
+const HOLD_EVENTS: i32 = 2048;
+const HOLD_BYTES: i32 = 4 << 20;
+/** A re-created instance waits this long before probing, doubled per tick chain beyond two. */
+const PROBE_BACKOFF_MS: i64 = 1000;
+/** Tick chains at which probing stops for this worker's life (each failed probe adds one). */
+const MAX_CHAINS: i32 = 10;
+
+export class ZoneGate {
+  /** The zone answered a probe of this instance: the queue may be used. */
+  ready: bool = false;
+  private held: Array<ByteBuf> = [];
+  private heldBytes: i32 = 0;
+  private born: i64;
+  private calls: i32 = 0;
+  private warned: bool = false;
+
+  /** `fresh`: this instance saw on_vm_start (a worker start, not a re-creation after a trap). */
+  constructor(private cfg: Config, private fresh: bool, now: i64) {
+    this.born = now;
+  }
+
+  /** Queues the event, or holds a copy until the zone is known. */
+  enqueue(queue: SharedQueue, event: ByteBuf): void {
+    if (this.ready) {
+      queue.enqueue(event);
+      return;
+    }
+    if (this.held.length >= HOLD_EVENTS || this.heldBytes + event.length > HOLD_BYTES) {
+      queue.count(Drop.NoZone, 1);
+      return;
+    }
+    const copy = new ByteBuf(event.length);
+    copy.append(event);
+    this.held.push(copy);
+    this.heldBytes += event.length;
+  }
+
+  /**
+   * Called on every on_tick (duplicates included: they are what is counted). Probes when due;
+   * the probe traps when there is no zone. Returns whether the queue may be used.
+   */
+  tick(now: i64, tickMs: u32, queue: SharedQueue): bool {
+    if (this.ready) return true;
+    if (!this.fresh && !this.due(now, tickMs, queue)) return false;
+    if (this.cfg.debug) host.logMessage(host.Level.Info, "moesif: probing the shared-data zone '" + this.cfg.kvNamespace + "'");
+    queue.tail(); // traps here when no zone takes the queue's keys
+    this.ready = true;
+    if (!this.fresh) host.logMessage(host.Level.Info, "moesif: the shared-data zone answers; events are queued again");
+    for (let i = 0; i < this.held.length; i++) queue.enqueue(this.held[i]);
+    this.held = [];
+    this.heldBytes = 0;
+    return true;
+  }
+
+  /**
+   * Whether the root may dispatch. A root re-created by a request gets a new tick chain, and
+   * the old chain calls on_tick too; until the new chain's first tick (one period after
+   * on_configure) the host still has the new root outside the tick step, and a dispatch
+   * traps ("can only send HTTP dispatch during ...").
+   */
+  mayDispatch(now: i64, tickMs: u32): bool {
+    return this.fresh || now - this.born > <i64>(tickMs * 2);
+  }
+
+  /** Whether a re-created instance may probe now. */
+  private due(now: i64, tickMs: u32, queue: SharedQueue): bool {
+    this.calls++;
+    // Ticks per period since this instance was created ≈ tick chains of this root.
+    const periods = (now - this.born) / <i64>tickMs;
+    if (periods < 10) return false; // too few ticks to count the chains yet
+    const chains = <i32>((<i64>this.calls + periods / 2) / periods);
+    // The first re-creation may follow any trap; from the second on, failed probes are likely.
+    if (!this.warned && chains > 2) this.warnMissing(chains);
+    if (chains >= MAX_CHAINS) {
+      if (this.held.length > 0) this.dropHeld(queue);
+      return false;
+    }
+    return now - this.born >= backoff(chains);
+  }
+
+  private dropHeld(queue: SharedQueue): void {
+    queue.count(Drop.NoZone, <u64>this.held.length);
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** One error per re-created instance after the first: it names the setting that adds the zone. */
+  private warnMissing(chains: i32): void {
+    this.warned = true;
+    const ns = this.cfg.kvNamespace;
+    const next = chains >= MAX_CHAINS
+      ? "no further checks until nginx reloads"
+      : "next check in " + (backoff(chains) / 1000).toString() + " s";
+    host.logMessage(host.Level.Error, "moesif: the filter was restarted after a trap; no events are queued until the shared-data zone answers (" +
+      next + "). If the trap reads 'could not resolve namespace', Kong has no shm_kv zone for the keys '" + ns +
+      "/...': set nginx_wasm_shm_kv_" + ns + " (Kong 3.6 or later; nginx_wasm_shm_" + ns +
+      " on Kong 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone), e.g. to 64m, and restart Kong");
+  }
+}
+
+/** How long a re-created instance with `chains` tick chains waits before probing. */
+function backoff(chains: i32): i64 {
+  return PROBE_BACKOFF_MS << (chains > 2 ? chains - 2 : 0);
+}
