@@ -25,6 +25,7 @@ const HOLD_BYTES: i32 = 4 << 20;
 const PROBE_BACKOFF_MS: i64 = 1000;
 /** Tick chains at which probing stops for this worker's life (each failed probe adds one). */
 const MAX_CHAINS: i32 = 10;
+const MINUTE_MS: i64 = 60000;
 
 export class ZoneGate {
   /** The zone answered a probe of this instance: the queue may be used. */
@@ -90,8 +91,15 @@ export class ZoneGate {
     const periods = (now - this.born) / <i64>tickMs;
     if (periods < 10) return false; // too few ticks to count the chains yet
     const chains = <i32>((<i64>this.calls + periods / 2) / periods);
+    if (chains <= 1) {
+      // No extra chain: the trapped tick's chain ended (Kong before 3.6), so nothing counts
+      // the failures: probe once a minute, at wall-clock minute boundaries.
+      const next = (this.born / MINUTE_MS + 1) * MINUTE_MS;
+      if (!this.warned) this.warnMissing(next - now);
+      return now >= next;
+    }
     // The first re-creation may follow any trap; from the second on, failed probes are likely.
-    if (!this.warned && chains > 2) this.warnMissing(chains);
+    if (!this.warned && chains > 2) this.warnMissing(chains >= MAX_CHAINS ? -1 : this.born + backoff(chains) - now);
     if (chains >= MAX_CHAINS) {
       if (this.held.length > 0) this.dropHeld(queue);
       return false;
@@ -106,12 +114,13 @@ export class ZoneGate {
   }
 
   /** One error per re-created instance after the first: it names the setting that adds the zone. */
-  private warnMissing(chains: i32): void {
+  /** `waitMs`: until the next probe; negative when there is none. */
+  private warnMissing(waitMs: i64): void {
     this.warned = true;
     const ns = this.cfg.kvNamespace;
-    const next = chains >= MAX_CHAINS
+    const next = waitMs < 0
       ? "no further checks until nginx reloads"
-      : "next check in " + (backoff(chains) / 1000).toString() + " s";
+      : "next check in " + ((waitMs + 999) / 1000).toString() + " s";
     host.logMessage(host.Level.Error, "moesif: the filter was restarted after a trap; no events are queued until the shared-data zone answers (" +
       next + "). If the trap reads 'could not resolve namespace', Kong has no shm_kv zone for the keys '" + ns +
       "/...': set nginx_wasm_shm_kv_" + ns + " (Kong 3.6 or later; nginx_wasm_shm_" + ns +
