@@ -206,12 +206,13 @@ function runConnection(port: number): Promise<void> {
 
 // ---- workers: pids, RSS, kills
 
-function rssKiB(pid: number): number {
+/** VmRSS/RssAnon in KiB: VmRSS counts the zone's shared pages a worker touched, RssAnon its own memory (Wasm included). */
+function rssKiB(pid: number): string {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : 0;
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return `${/VmRSS:\s+(\d+) kB/.exec(status)?.[1]}/${/RssAnon:\s+(\d+) kB/.exec(status)?.[1]}`;
   } catch {
-    return 0;
+    return "gone";
   }
 }
 
@@ -240,43 +241,57 @@ async function main(): Promise<void> {
   await setCollectorListening(true);
   const port = await freePort();
   const upstreamPort = await freePort();
-  const big = join(nginx.prefix, "big.json");
-  chmodSync(nginx.prefix, 0o755); // workers run as another user: they read the upstream's file
-  writeFileSync(big, JSON.stringify({ items: Array.from({ length: 600 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ["a", "b"] })) }));
   const config = {
     application_id: "soak", api_endpoint: `http://127.0.0.1:${collectorPort}`, flush_interval_ms: 500, batch_size: 200,
-    log_summary_interval_ms: 250, queue_max_bytes: 64 << 20, event_queue_size: 200000,
+    log_summary_interval_ms: 100, queue_max_bytes: 400 << 20, event_queue_size: 400000,
   };
   nginx.writeConf(renderNginxConf({
     workers: WORKERS,
     modules: [{ name: "moesif", path: RELEASE_WASM_PATH }],
-    zones: [{ name: "*", size: 192 << 20 }],
+    zones: [{ name: "*", size: 1024 << 20 }], // at least twice queue_max_bytes (docs/install.md)
     listenPort: port,
     chain: [{ name: "moesif", config: JSON.stringify(config) }],
     upstreamPort,
     upstreamKeepalive: 64,
     clientHeader: "x-soak-client",
     clientBodyBufferSize: 65536,
-    httpExtra: [
-      `server { listen 127.0.0.1:${upstreamPort}; keepalive_requests 100000;`,
-      `  location /json { default_type application/json; return 200 '{"ok":true,"items":[1,2,3]}'; }`,
-      `  location /text { default_type text/plain; return 200 'plain text response'; }`,
-      `  location /big { default_type application/json; alias ${big}; }`,
-      "  location /empty { return 204; }",
-      `  location /err { default_type application/json; return 500 '{"error":"boom"}'; }`,
-      "}",
-      "keepalive_requests 100000;",
-      "add_header X-Worker $pid always;", // which worker served a request (losses are attributed to killed workers)
-    ],
+    httpExtra: ["add_header X-Worker $pid always;", "keepalive_requests 100000;"], // X-Worker: which worker served a request
   }));
+  // The upstream is a separate nginx (no filter), so killing a gateway worker never cuts an
+  // upstream leg served by that worker.
+  const upstream = new NginxProcess(bin);
+  chmodSync(upstream.prefix, 0o755); // its workers run as another user: they read big.json
+  const big = join(upstream.prefix, "big.json");
+  writeFileSync(big, JSON.stringify({ items: Array.from({ length: 600 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ["a", "b"] })) }));
+  upstream.writeConf(`daemon off;
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path temp/client_body;
+    client_max_body_size 64m;
+    server {
+        listen 127.0.0.1:${upstreamPort};
+        keepalive_requests 100000;
+        location /json { default_type application/json; return 200 '{"ok":true,"items":[1,2,3]}'; }
+        location /text { default_type text/plain; return 200 'plain text response'; }
+        location /big { default_type application/json; alias ${big}; }
+        location /empty { return 204; }
+        location /err { default_type application/json; return 500 '{"error":"boom"}'; }
+    }
+}
+`);
   const kills: number[] = [];
   const killTimes: number[] = [];
-  const rssSamples: Array<{ t: number; rss: Array<[number, number]> }> = [];
+  const rssSamples: Array<{ t: number; rss: Array<[number, string]> }> = [];
   try {
+    await upstream.start(upstreamPort);
     await nginx.start(port);
     await until("the workers to load the filter", () => (nginx.errorLog().match(/successfully loaded "moesif" module/g)?.length ?? 0) >= WORKERS);
     started = Date.now();
-    const sample = () => rssSamples.push({ t: Math.round((Date.now() - started) / 1000), rss: nginx.workerPids().map((p) => [p, rssKiB(p)] as [number, number]) });
+    const sample = () => rssSamples.push({ t: Math.round((Date.now() - started) / 1000), rss: nginx.workerPids().map((p) => [p, rssKiB(p)] as [number, string]) });
     sample();
 
     // Collector schedule, kills, RSS samples, progress.
@@ -289,15 +304,15 @@ async function main(): Promise<void> {
       await setCollectorListening(modeAt(now - started) !== "down");
       if (now - lastKillAt >= KILL_EVERY_MS) {
         lastKillAt = now;
+        sample();
         const pids = nginx.workerPids();
         const victim = pids[Math.floor(Math.random() * pids.length)];
         if (victim) {
           lastKill = now;
           kills.push(victim);
-          killTimes.push(Math.round((now - started) / 1000));
+          killTimes.push(now - started);
           process.kill(victim, "SIGKILL");
         }
-        sample();
       }
       if ((now - started) % 30_000 < 250) {
         console.log(`t=${Math.round((now - started) / 1000)}s requests ${answered.size} (${Math.round(answered.size / ((now - started) / 1000))}/s) delivered ${deliveries.size} collector ${modeAt(now - started)}`);
@@ -346,13 +361,16 @@ async function main(): Promise<void> {
       if (k > 1) duplicated += k - 1;
       if (k === 0) missing++;
     }
-    const missBy = new Map<string, number>();
+    // Missing events by the worker that served them: one SIGKILLed within a second after
+    // serving it takes its drop counts since its last summary line (≤ 100 ms) along.
+    let missingNearKill = 0;
     for (const n of answered) {
       if (deliveries.has(`s-${n}`)) continue;
-      const k = `${kills.includes(servedBy.get(n) ?? 0) ? "killed" : "alive"} worker t=${Math.floor((answeredAt.get(n) ?? 0) / 5000) * 5}s`;
-      missBy.set(k, (missBy.get(k) ?? 0) + 1);
+      const pid = servedBy.get(n) ?? 0;
+      const k = kills.indexOf(pid);
+      const at = answeredAt.get(n) ?? 0;
+      if (k >= 0 && killTimes[k] - at >= 0 && killTimes[k] - at < 1000) missingNearKill++;
     }
-    console.log("DEBUG missing", JSON.stringify([...missBy].sort()), "wrong", JSON.stringify([...wrongBy]), "kills at", JSON.stringify(killTimes));
     const unanswered = [...deliveries.keys()].filter((id) => !answered.has(Number(id.slice(2)))).length;
     const traps = (log.match(/error while executing/g) ?? []).length;
     const exits = [...log.matchAll(/worker process (\d+) exited (on signal \d+|with (?:fatal )?code \d+)/g)].map((m) => ({ pid: Number(m[1]), how: m[2] }));
@@ -360,22 +378,24 @@ async function main(): Promise<void> {
     const droppedLost = [...dropped].filter(([k]) => k !== "sampled").reduce((a, [, v]) => a + v, 0);
     console.log("\n==== soak:engine ====");
     console.log(`load: ${loadSeconds.toFixed(0)} s, ${WORKERS} workers, ${CONNECTIONS} keep-alive connections; ${answered.size} requests answered (${(answered.size / loadSeconds).toFixed(0)}/s), ${SHAPES.length} shapes`);
-    console.log(`failed proxied requests: ${results.failed} (connection lost; ${results.failedNearKill} within 2 s of a SIGKILL), wrong status: ${results.wrongStatus}`);
+    console.log(`failed proxied requests: ${results.failed} (connection lost; ${results.failedNearKill} within 2 s of a SIGKILL), wrong status: ${results.wrongStatus} ${wrongBy.size ? JSON.stringify([...wrongBy]) : ""}`);
     console.log(`worker SIGKILLs: ${kills.length}; unexpected worker exits: ${unexpectedExits.length} ${unexpectedExits.length ? JSON.stringify(unexpectedExits) : ""}`);
     console.log(`collector: ${collectorStats.batches} batch posts, ${collectorStats.accepted} accepted, ${collectorStats.refused5xx} answered 503, ${collectorStats.refused429} answered 429, ${collectorStats.resets} reset/refused while down`);
-    console.log(`filter summaries (last line per worker pid, ${summaries.size} pids; killed workers' lines are up to 1 s old): queued ${queued}, sent ${sent}`);
+    console.log(`filter summaries (last line per worker pid, ${summaries.size} pids; a killed worker's last line is up to 100 ms old): queued ${queued}, sent ${sent}`);
     console.log(`dropped by reason: ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${v}`).join(", ") : "none"}`);
-    console.log(`events: delivered ${delivered} of ${ids.length} answered requests, duplicated ${duplicated}, missing ${missing} (dropped and counted: ${droppedLost}; unaccounted: ${Math.max(0, missing - droppedLost)}); events of requests whose client saw no answer: ${unanswered} delivered`);
+    console.log(`events: delivered ${delivered} of ${ids.length} answered requests, duplicated ${duplicated}, missing ${missing} (dropped and counted: ${droppedLost}; unaccounted: ${Math.max(0, missing - droppedLost)}, of which at most ${missingNearKill} served by a worker in the second before its SIGKILL); events of requests whose client saw no answer: ${unanswered} delivered`);
     console.log(`traps: ${traps}`);
     const first = rssSamples[0];
     const lastS = rssSamples[rssSamples.length - 1];
-    console.log(`worker RSS (KiB) at t=${first.t}s: ${first.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
+    console.log(`worker RSS (pid:VmRSS/RssAnon KiB) at t=${first.t}s: ${first.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
     for (const s of rssSamples.slice(1, -1)) console.log(`  t=${s.t}s: ${s.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
-    console.log(`worker RSS (KiB) at end t=${lastS.t}s: ${lastS.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
+    console.log(`worker RSS at end t=${lastS.t}s: ${lastS.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
   } finally {
     await nginx.stop();
+    await upstream.stop();
     await setCollectorListening(false);
     nginx.cleanup();
+    upstream.cleanup();
   }
 }
 

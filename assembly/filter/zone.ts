@@ -124,7 +124,7 @@ export class ZoneGate {
     host.logMessage(host.Level.Error, "moesif: the filter was restarted after a trap; no events are queued until the shared-data zone answers (" +
       next + "). If the trap reads 'could not resolve namespace', Kong has no shm_kv zone for the keys '" + ns +
       "/...': set nginx_wasm_shm_kv_" + ns + " (Kong 3.6 or later; nginx_wasm_shm_" + ns +
-      " on Kong 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone), e.g. to 64m, and restart Kong");
+      " on Kong 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone, Kong 3.7 or later), e.g. to 32m, and restart Kong");
   }
 }
 

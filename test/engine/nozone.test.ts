@@ -44,7 +44,7 @@ async function missingZone(zones: ZoneSpec[] | null): Promise<void> {
       assert.equal(dec(r.body), i % 3 === 0 ? "{}" : body, `request ${i}: body intact`);
       if (!header(r.headers, "x-moesif-transaction-id")) withoutFilter++;
     }
-    const named = (m: string) => /nginx_wasm_shm_kv_moesif/.test(m) && /nginx_wasm_shm_moesif/.test(m) && /nginx_wasm_shm_kv \(the '\*' zone\)/.test(m);
+    const named = (m: string) => /nginx_wasm_shm_kv_moesif/.test(m) && /nginx_wasm_shm_moesif/.test(m) && /nginx_wasm_shm_kv \(the '\*' zone/.test(m);
     await until("the error line naming the setting", () => gw.logs.some((l) => l.level === "error" && named(l.message)), 30_000);
     await sleep(1000);
     const traps = gw.traps.length;
