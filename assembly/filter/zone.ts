@@ -18,9 +18,6 @@ import { Drop, SharedQueue } from "../moesif/queue";
 import { Config } from "../moesif/config";
 import * as host from "./host";
 
-/** Events and bytes held in memory until the zone answered a probe. */
-const HOLD_EVENTS: i32 = 2048;
-const HOLD_BYTES: i32 = 4 << 20;
 /** A re-created instance waits this long before probing, doubled per tick chain beyond two. */
 const PROBE_BACKOFF_MS: i64 = 1000;
 /** Tick chains at which probing stops for this worker's life (each failed probe adds one). */
@@ -35,20 +32,34 @@ export class ZoneGate {
   private born: i64;
   private calls: i32 = 0;
   private warned: bool = false;
+  private stopped: bool = false;
 
   /** `fresh`: this instance saw on_vm_start (a worker start, not a re-creation after a trap). */
   constructor(private cfg: Config, private fresh: bool, now: i64) {
     this.born = now;
   }
 
-  /** Queues the event, or holds a copy until the zone is known. */
+  /**
+   * Queues the event, or holds a copy until the zone answered. At most what the queue itself
+   * would take is held (event_queue_size, queue_max_bytes): a fresh worker holds its first
+   * tick period's events, a re-created one those until its probe.
+   */
   enqueue(queue: SharedQueue, event: ByteBuf): void {
     if (this.ready) {
       queue.enqueue(event);
       return;
     }
-    if (this.held.length >= HOLD_EVENTS || this.heldBytes + event.length > HOLD_BYTES) {
+    if (this.stopped) {
       queue.count(Drop.NoZone, 1);
+      return;
+    }
+    // Over the queue's own caps: dropped for the reason the queue would give.
+    if (this.held.length >= this.cfg.eventQueueSize) {
+      queue.count(Drop.QueueFull, 1);
+      return;
+    }
+    if (<u64>this.heldBytes + <u64>event.length > <u64>this.cfg.queueMaxBytes) {
+      queue.count(Drop.BytesFull, 1);
       return;
     }
     const copy = new ByteBuf(event.length);
@@ -101,13 +112,15 @@ export class ZoneGate {
     // The first re-creation may follow any trap; from the second on, failed probes are likely.
     if (!this.warned && chains > 2) this.warnMissing(chains >= MAX_CHAINS ? -1 : this.born + backoff(chains) - now);
     if (chains >= MAX_CHAINS) {
-      if (this.held.length > 0) this.dropHeld(queue);
+      if (!this.stopped) this.stop(queue);
       return false;
     }
     return now - this.born >= backoff(chains);
   }
 
-  private dropHeld(queue: SharedQueue): void {
+  /** No more probes: what is held and what comes is dropped as `no_zone`. */
+  private stop(queue: SharedQueue): void {
+    this.stopped = true;
     queue.count(Drop.NoZone, <u64>this.held.length);
     this.held = [];
     this.heldBytes = 0;
