@@ -57,8 +57,8 @@ export function hostFunctions(rt: Runtime, w: WorkerState): Record<string, (...a
       const f = frame();
       const p = f.phase;
       const allowed = p === "request_headers" || p === "request_body" || p === "tick" || p === "http_call_response";
-      // A root re-created by a request reads that request's step, not the tick's.
-      if (!allowed || (p === "tick" && w.rootFromRequest)) {
+      // A root re-created by a request reads that request's step, not the old chain's tick step.
+      if (!allowed || (p === "tick" && f.staleTick)) {
         throw bad('can only send HTTP dispatch during "on_request_headers", "on_request_body", "on_dispatch_response", "on_tick"');
       }
       const target = text(slice(uptr, ulen));

@@ -192,6 +192,9 @@ export class Runtime {
       w.trapped = true;
       return false;
     }
+    // Before on_configure: the chain it arms belongs to the new root.
+    w.rootGen++;
+    w.rootFromRequest = by === "request";
     for (const [fn, args] of [
       ["proxy_on_context_create", [this.rootId, 0]],
       ["proxy_on_configure", [this.rootId, this.config.length]],
@@ -209,7 +212,6 @@ export class Runtime {
         return false;
       }
     }
-    w.rootFromRequest = by === "request";
     return true;
   }
 

@@ -16,7 +16,7 @@ export function setTickPeriod(rt: Runtime, w: WorkerState, inRequest: boolean, p
   const already = atLeast(rt.version, "3.8") ? period !== 0 && w.tickPeriod !== 0 : w.tickPeriod !== 0;
   if (already) throw kindTrap("bad usage", "tick_period already set");
   w.tickPeriod = period;
-  if (period) armTick(rt, w, { life: w.life, timer: null }, period);
+  if (period) armTick(rt, w, { life: w.life, timer: null, root: w.rootGen }, period);
   return Result.Ok;
 }
 
@@ -31,7 +31,8 @@ function fireTick(rt: Runtime, w: WorkerState, chain: TickChain): void {
   if (rt.stopped || chain.life !== w.life || w.dead) return;
   if (w.trapped && !rt.ensureInstance(w)) return;
   if (chain.life !== w.life) return;
-  const r = rt.invoke(w, "proxy_on_tick", [rt.rootId], { phase: "tick", ctx: null, call: null });
+  const staleTick = w.rootFromRequest && chain.root !== w.rootGen;
+  const r = rt.invoke(w, "proxy_on_tick", [rt.rootId], { phase: "tick", ctx: null, call: null, staleTick });
   if (chain.life !== w.life) return;
   // Kong 3.4/3.5 stopped ticking for good after a trap in on_tick.
   if (!r.ok && !atLeast(rt.version, "3.6")) return;

@@ -46,6 +46,8 @@ export interface Frame {
   phase: Phase;
   ctx: HttpCtx | null;
   call: DispatchCall | null;
+  /** A tick of a chain armed before the root was re-created by a request (see rootFromRequest). */
+  staleTick?: boolean;
 }
 
 /** A dispatch in flight, from proxy_http_call to its callback. */
@@ -70,6 +72,8 @@ export interface DispatchCall {
 export interface TickChain {
   life: number;
   timer: Timer | null;
+  /** The root generation that armed it (WorkerState.rootGen). */
+  root: number;
 }
 
 export interface FilterExports {
@@ -87,8 +91,11 @@ export class WorkerState {
   respawning = false;
   trapped = false;
   /** The root context was re-created lazily by a request after a trap. The engine then ties
-   *  it to that request's context: dispatches from its ticks trap until a tick recycles it. */
+   *  it to that request's context: ticks of the chains armed before (they run the old root's
+   *  step) cannot dispatch, until a tick recycles the instance; the new root's own chain can. */
   rootFromRequest = false;
+  /** Counts root re-creations; tick chains remember the one that armed them. */
+  rootGen = 0;
   dead = false;
   ctxCounter = 0;
   tokenCounter = 0;

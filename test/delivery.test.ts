@@ -306,7 +306,9 @@ describe("delivery", () => {
 
   it("keeps queued events across a trapped and recycled instance", { skip: emulatorOnly("recycles instances through the emulator") }, async () => {
     const s = await setup({}, { workers: 2 });
+    s.collector.failNext(2, { status: 503 }); // the first batches fail: their events stay queued
     await send(s.host, 0, 20);
+    await s.host.advance(200); // each worker's tick writes the events it held to the queue
     emu(s.host).recycle(0);
     emu(s.host).recycle(1);
     await drain(s.host, 5000);

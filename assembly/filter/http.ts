@@ -160,7 +160,7 @@ export class MoesifHttp extends Context {
     buf.ensure(SLOT_HEADER);
     buf.length = SLOT_HEADER;
     writeEvent(buf, ex, state.cfg);
-    state.queue.enqueue(buf);
+    state.zone.enqueue(state.queue, buf);
     if (buf.capacity > (1 << 22)) buf.shrinkTo(1 << 16);
   }
 

@@ -17,6 +17,13 @@ const IDLE_COLLECT_MS: i64 = 1000;
 
 export class MoesifRoot extends StateRoot {
   private tickArmed: bool = false;
+  /** on_vm_start ran: a worker start, not a re-creation after a trap (the engine skips it then). */
+  private vmStarted: bool = false;
+
+  onStart(vm_configuration_size: usize): bool {
+    this.vmStarted = true;
+    return true;
+  }
 
   createContext(context_id: u32): Context {
     return new MoesifHttp(context_id, this);
@@ -34,7 +41,7 @@ export class MoesifRoot extends StateRoot {
       collectGarbage();
       return true;
     }
-    this.state = new FilterState(cfg, randomOwner());
+    this.state = new FilterState(cfg, randomOwner(), this.vmStarted);
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
     if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
@@ -46,11 +53,18 @@ export class MoesifRoot extends StateRoot {
     const state = this.state;
     if (state === null) return;
     const now = host.nowMs();
+    // Events reach shared data here, never in a request (zone.ts says why).
+    const zoneReady = state.zone.tick(now, TICK_MS, state.queue);
     // After an instance recycle the engine may tick twice per period: skip the extra one.
     if (now - state.lastTick < <i64>(TICK_MS / 2)) return;
     state.lastTick = now;
+    if (!state.zone.mayDispatch(now, TICK_MS)) return;
     // Config and rules first (they steer sampling and blocking), then batches.
     state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, state.maxDispatches - state.sender.inFlight());
+    if (!zoneReady) {
+      collectGarbage();
+      return;
+    }
     const worked = state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
     const metrics = state.metrics;
     if (metrics !== null) {

@@ -11,6 +11,7 @@ import { RequestFacts } from "../moesif/rules";
 import { Remote } from "./remote";
 import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
+import { ZoneGate } from "./zone";
 
 /** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
 const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
@@ -83,13 +84,16 @@ export class FilterState {
   lastDropWarning: i64 = 0;
   droppedAtLastWarning: u64 = 0;
   lastSummary: i64 = 0;
+  zone: ZoneGate;
 
-  constructor(public cfg: Config, owner: u32) {
+  /** `fresh`: the instance saw on_vm_start (a worker start, not a re-creation after a trap). */
+  constructor(public cfg: Config, owner: u32, fresh: bool) {
     const prefix = SharedQueue.prefixFor(cfg.kvNamespace, cfg.applicationId + "\n" + cfg.apiEndpoint);
     const queue = new SharedQueue(new HostKv(), prefix, <u32>cfg.eventQueueSize, <u64>cfg.queueMaxBytes, owner);
     this.queue = queue;
     this.sender = new Sender(cfg, queue);
     this.remote = new Remote(cfg);
+    this.zone = new ZoneGate(cfg, fresh, host.nowMs());
     this.seed = randomSeed();
     this.identity.userIdHeader = cfg.userIdHeader;
     this.identity.companyIdHeader = cfg.companyIdHeader;

@@ -45,12 +45,13 @@ export const enum Drop {
   Rejected = 6,
   RetryExhausted = 7,
   Sampled = 8,
-  COUNT = 9,
+  NoZone = 9,
+  COUNT = 10,
 }
 
 export const DROP_NAMES: Array<string> = [
   "queue_full", "bytes_full", "too_large", "contention", "evicted", "orphaned", "rejected",
-  "retry_exhausted", "sampled",
+  "retry_exhausted", "sampled", "no_zone",
 ];
 
 export class Lease {
