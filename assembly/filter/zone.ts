@@ -158,7 +158,7 @@ export class ZoneGate {
       : "next check in " + ((waitMs + 999) / 1000).toString() + " s";
     host.logMessage(host.Level.Error, "moesif: restarted after a trap; no events are queued until shared data answers (" + next +
       "). For 'could not resolve namespace', add a shm_kv zone for '" + ns + "/' keys: nginx_wasm_shm_kv_" + ns +
-      " (Kong 3.6+; nginx_wasm_shm_" + ns + " on 3.4/3.5) or nginx_wasm_shm_kv (Kong 3.7+), e.g. 32m")
+      " (Kong 3.6+; nginx_wasm_shm_" + ns + " on 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone, Kong 3.7+), e.g. 32m")
   }
 }
 
