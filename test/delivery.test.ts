@@ -416,6 +416,47 @@ describe("delivery", () => {
     assert.equal(current.delivered, 200);
   });
 
+  it("while the collector fails, one batch at a time probes it; parallel again once it answers", { skip: emulatorOnly("counts dispatches in flight in-process") }, async () => {
+    const host = new KongWasmHost({
+      module,
+      config: JSON.stringify({ application_id: "failing", api_endpoint: "http://127.0.0.1:9", batch_size: 10 }),
+      kongVersion: "3.9",
+    });
+    let down = true;
+    let now = 0;
+    let maxDown = 0;
+    let maxUp = 0;
+    const events = new Set<string>();
+    host.dispatchHandler = async (req) => {
+      if (req.method !== "POST") return { status: 200, headers: [], body: new TextEncoder().encode(req.path.endsWith("config") ? "{}" : "[]") };
+      now++;
+      if (down) maxDown = Math.max(maxDown, now);
+      else maxUp = Math.max(maxUp, now);
+      await new Promise((r) => setTimeout(r, 5));
+      now--;
+      if (down) return { status: 503, headers: [] };
+      for (const e of JSON.parse(new TextDecoder().decode(req.body)) as Array<{ transaction_id: string }>) events.add(e.transaction_id);
+      return { status: 201, headers: [] };
+    };
+    host.start();
+    try {
+      await host.advance(300);
+      await send(host, 0, 200);
+      await drain(host, 5000, { step: 100 });
+      // The first failures may come from batches already in flight together; after them, one at a time.
+      const failedAtOnce = maxDown;
+      maxDown = 0;
+      await drain(host, 20_000, { step: 100 });
+      assert.equal(maxDown, 1, `while failing: at most one batch in flight (first burst ${failedAtOnce})`);
+      down = false;
+      await drain(host, 120_000, { step: 500 });
+      assert.equal(events.size, 200, "every event delivered once the collector answers");
+      assert.ok(maxUp >= 1);
+    } finally {
+      await host.stop();
+    }
+  });
+
   it("compresses batches with enable_compression (zlib deflate)", async () => {
     const s = await setup({ enable_compression: true });
     await send(s.host, 0, 30);

@@ -81,6 +81,9 @@ export class Sender {
   }
 
   /** Batches claimed and not yet settled (being read, waiting, or dispatched). */
+  /** The last batch failed (timeout, connection error, 5xx, 408, 429): send one at a time. */
+  private failing: bool = false;
+
   inFlight(): i32 {
     let n = 0;
     for (let i = 0; i < this.slots.length; i++) if (this.slots[i].stage != Stage.Idle) n++;
@@ -94,6 +97,9 @@ export class Sender {
    */
   tick(now: i64, allowed: i32): bool {
     let worked = false;
+    // While the collector fails, one batch at a time probes it: parallel batches in backoff
+    // would only multiply the failed dispatches.
+    if (this.failing && allowed > 1) allowed = 1;
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.stage == Stage.Sent && now > s.deadline) {
@@ -205,6 +211,7 @@ export class Sender {
     // A body over the cap (one large event) must not keep its buffer for the worker's life.
     if (b.body.capacity > this.cfg.batchMaxBytes << 1) b.body.shrinkTo(1 << 16);
     const outcome = classify(status);
+    this.failing = outcome != Outcome.Sent && outcome != Outcome.Reject;
     if (outcome == Outcome.Sent) {
       if (this.queue.finish(b)) {
         this.counters.batchesSent++;
