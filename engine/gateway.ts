@@ -3,7 +3,7 @@
 // DispatchHandler the emulator calls in-process. Real time throughout; traps, worker exits and
 // filter log lines are read from the error log. It offers the members of KongWasmHost the
 // suites use, so a suite runs on either.
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,11 +58,17 @@ let cacheConfig: string | null = null;
  *  The cache is keyed by module bytes and engine settings, so a rebuilt filter compiles afresh. */
 export function compileCache(): string {
   if (cacheConfig) return cacheConfig;
-  const dir = join(tmpdir(), `kwm-wasmtime-cache-${process.getuid?.() ?? 0}`);
+  const name = `kwm-wasmtime-cache-${process.getuid?.() ?? 0}`;
+  const dir = join(tmpdir(), name);
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o777); // workers started by root run as nobody
-  const file = join(dir, "cache.toml");
-  writeFileSync(file, `[cache]\ndirectory = "${dir}"\n`);
+  // The config lives beside the cache directory, not in it (Wasmtime's cache cleanup removes
+  // files it does not know there), and is written aside then renamed: test processes running
+  // at once must never let nginx read a half-written file.
+  const file = join(tmpdir(), `${name}.toml`);
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, `[cache]\ndirectory = "${dir}"\n`);
+  renameSync(tmp, file);
   cacheConfig = file;
   return file;
 }
