@@ -40,16 +40,12 @@ export interface EngineGatewayOptions {
   chain?: (collectorUrl: string) => FilterEntry[];
   /** Changes to the generated conf (extra directives, keep-alive upstream, …). */
   conf?: Partial<NginxConfSpec>;
-  /** Keeps the prefix directory (logs) after stop. */
-  keepPrefix?: boolean;
   /** A real upstream (e.g. the demo API) instead of the per-test upstream. */
   upstreamPort?: number;
   /** A collector of the caller's (e.g. local/collector.ts) instead of the test collector. */
   collectorUrl?: string;
   /** The gateway's port; default a free one. */
   listenPort?: number;
-  /** Compiles the module without Wasmtime's on-disk cache (default: cached, see compileCache()). */
-  noCompileCache?: boolean;
 }
 
 let cacheConfig: string | null = null;
@@ -128,7 +124,7 @@ export class EngineGateway implements Gateway {
       clientHeader: CLIENT_HEADER,
       clientBodyBufferSize: this.opts.clientBodyBufferSize,
       serverName: this.opts.serverName,
-      wasmtimeCacheConfig: this.opts.noCompileCache ? undefined : compileCache(),
+      wasmtimeCacheConfig: compileCache(),
       ...this.opts.conf,
     };
     this.nginx.writeConf(renderNginxConf(this.spec));
@@ -226,7 +222,7 @@ export class EngineGateway implements Gateway {
     this.finalLog = this.nginx.errorLog();
     await this.collector.stop();
     await this.upstream.stop();
-    if (!this.opts.keepPrefix) this.nginx.cleanup();
+    this.nginx.cleanup();
   }
 }
 
