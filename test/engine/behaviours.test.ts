@@ -167,6 +167,34 @@ describe("moesif in the engine", { skip }, () => {
     });
   });
 
+  it("while the collector fails, one batch at a time is in flight; all are delivered once it answers", async () => {
+    const g = new EngineGateway({ config: JSON.stringify({ application_id: "failing", flush_interval_ms: 100, batch_size: 10 }) });
+    let down = true;
+    let open = 0;
+    let most = 0;
+    const seen = new Set<string>();
+    g.dispatchHandler = async (req) => {
+      if (!req.path.endsWith("/v1/events/batch")) return { status: 200, headers: [], body: enc(req.path.includes("rules") ? "[]" : "{}") };
+      open++;
+      if (down) most = Math.max(most, open);
+      await sleep(300);
+      open--;
+      if (down) return { status: 503, headers: [] };
+      for (const e of JSON.parse(new TextDecoder().decode(req.body)) as Array<{ transaction_id: string }>) seen.add(e.transaction_id);
+      return { status: 201, headers: [] };
+    };
+    await withGateway(g, async () => {
+      for (let i = 0; i < 60; i++) assert.equal((await g.request(get(`/f${i}`, [["X-Moesif-Transaction-Id", `fail-${i}`]]), ok)).status, 200);
+      await until("a failed batch", () => most > 0, 20_000);
+      await sleep(1000); // batches sent before the first failure came back may overlap
+      most = 0;
+      await sleep(5000); // retries with backoff from 1 s
+      assert.ok(most <= 1, `at most one batch in flight while failing (saw ${most})`);
+      down = false;
+      await until("60 events", () => seen.size >= 60, 60_000);
+    });
+  });
+
   /** Sends 30 events of ~3.7 KB into a 64k zone while the collector is down, then brings it up. */
   async function fillZone(eviction: "none" | "lru") {
     const g = new EngineGateway({
