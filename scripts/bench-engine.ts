@@ -342,8 +342,10 @@ async function profile(upstreamPorts: Record<Body, number>): Promise<void> {
     await measure(v, [pid], 2, C.connections);
     const data = join(outDir, `${v.key}.perf.data`);
     const perf = spawn("perf", ["record", "-F", "2999", "-g", "-p", String(pid), "-o", data, "--", "sleep", String(C.profileSeconds - 1)], { stdio: "ignore" });
+    // Listen now: perf may exit before the measurement (and its wait for delivery) ends.
+    const perfDone = new Promise((r) => perf.once("exit", r));
     const s = await measure(v, [pid], C.profileSeconds, C.connections);
-    await new Promise((r) => perf.once("exit", r));
+    await perfDone;
     const us = s.cpu / s.wrk.requests / 1000;
     const rep = spawnSync("perf", ["report", "-i", data, "--no-children", "--sort", "dso,sym", "--stdio", "--percent-limit", "0.3", "-g", "none"], { encoding: "utf8", maxBuffer: 64 << 20 });
     writeFileSync(join(outDir, `${v.key}.txt`), rep.stdout);
