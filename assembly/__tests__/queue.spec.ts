@@ -33,13 +33,28 @@ describe("SharedQueue", () => {
     expect(a.enqueue(ev('{"n":2}'))).toBe(true);
     const b = new Batch();
     expect(take(a, 10000, 10, b)).toBe(true);
-    expect(b.body.toString()).toBe('[{"n":1},{"n":2}]');
+    expect(b.toString()).toBe('[{"n":1},{"n":2}]');
     expect(b.events).toBe(2);
     expect(a.finish(b)).toBe(true);
     // only the control keys are left (meta, tail, freed)
     expect(kv.count()).toBe(3);
     expect(a.bytesQueued()).toBe(0);
     expect(take(a, 20000, 10, b)).toBe(false);
+  });
+
+  it("reads slots of every size into the batch byte-exact, growing its buffer as needed", () => {
+    // Each slot lands in the batch body over its last bytes, which are put back: events
+    // shorter and longer than the slot header, and ones that make the body grow, must all
+    // come out exactly, the separators and the array's bracket included.
+    const kv = new FakeKv();
+    const a = q(kv, 1);
+    const texts: Array<string> = ['"a"', "1", '{"k":"' + "x".repeat(5000) + '"}', "[]", '"' + "y".repeat(17) + '"', '{"big":"' + "z".repeat(70000) + '"}', "2"];
+    for (let i = 0; i < texts.length; i++) expect(a.enqueue(ev(texts[i]))).toBe(true);
+    const b = new Batch();
+    expect(take(a, 10000, 100, b)).toBe(true);
+    expect(b.events).toBe(texts.length);
+    expect(b.toString()).toBe("[" + texts.join(",") + "]");
+    expect(b.size).toBe(b.toString().length);
   });
 
   it("waits for a full batch or the flush interval", () => {
@@ -54,7 +69,7 @@ describe("SharedQueue", () => {
     a.enqueue(ev("3"));
     a.enqueue(ev("4"));
     expect(take(a, 10600, 3, b)).toBe(true); // full batch goes at once
-    expect(b.body.toString()).toBe("[2,3,4]");
+    expect(b.toString()).toBe("[2,3,4]");
   });
 
   it("gives each event to exactly one of several workers", () => {
@@ -74,7 +89,7 @@ describe("SharedQueue", () => {
       for (let w = 0; w < 4; w++) {
         const b = batches[w];
         if (b.events == 0) continue;
-        const text = b.body.toString();
+        const text = b.toString();
         const items = text.substring(1, text.length - 1).split(",");
         for (let i = 0; i < items.length; i++) sent.push(items[i]);
         expect(workers[w].finish(b)).toBe(true);
@@ -85,7 +100,7 @@ describe("SharedQueue", () => {
       now += 2000;
       const b = new Batch();
       if (!take(workers[i & 3], now, 7, b)) continue;
-      const text = b.body.toString();
+      const text = b.toString();
       const items = text.substring(1, text.length - 1).split(",");
       for (let k = 0; k < items.length; k++) sent.push(items[k]);
       workers[i & 3].finish(b);
@@ -109,7 +124,7 @@ describe("SharedQueue", () => {
     a.finish(b);
     expect(a.enqueue(ev("z"))).toBe(true);
     expect(take(a, 20000, 10, b)).toBe(true);
-    expect(b.body.toString()).toBe("[z]");
+    expect(b.toString()).toBe("[z]");
   });
 
   it("enforces the byte cap", () => {
@@ -139,7 +154,7 @@ describe("SharedQueue", () => {
     const c = new Batch();
     expect(take(a, 10500, 10, c)).toBe(false);
     expect(take(a, 11000, 10, c)).toBe(true);
-    expect(c.body.toString()).toBe("[1]");
+    expect(c.toString()).toBe("[1]");
     expect(c.attempts).toBe(1);
     expect(c.firstAttempt).toBe(10000);
   });
@@ -154,7 +169,7 @@ describe("SharedQueue", () => {
     const c = new Batch();
     expect(take(other, 14000, 10, c)).toBe(false); // still held
     expect(take(other, 15001, 10, c)).toBe(true);
-    expect(c.body.toString()).toBe("[1]");
+    expect(c.toString()).toBe("[1]");
     expect(a.finish(b)).toBe(false); // the old owner's late answer changes nothing
     expect(other.finish(c)).toBe(true);
     expect(kv.count()).toBe(3);
@@ -171,7 +186,7 @@ describe("SharedQueue", () => {
     kv.evictKey(key);
     const b = new Batch();
     expect(take(a, 10000, 10, b)).toBe(true);
-    expect(b.body.toString()).toBe("[1,3]");
+    expect(b.toString()).toBe("[1,3]");
     a.finish(b);
     expect(a.counters.dropped[Drop.Evicted]).toBe(1);
   });
@@ -255,7 +270,7 @@ describe("SharedQueue", () => {
     expect(a.enqueue(ev("3"))).toBe(true); // seq 2 lands on slot 0: orphan reclaimed
     expect(a.counters.dropped[Drop.Orphaned]).toBe(1);
     take(a, 20000, 10, b);
-    expect(b.body.toString()).toBe("[2,3]");
+    expect(b.toString()).toBe("[2,3]");
   });
 
   it("keeps batches within the byte cap, one event at least, each event exactly once", () => {
@@ -270,8 +285,8 @@ describe("SharedQueue", () => {
       const b = new Batch();
       if (!take(a, now, 50, b, 250)) break;
       sizes.push(b.events);
-      if (b.events > 1) expect(b.body.length).toBeLessThanOrEqual(250);
-      const text = b.body.toString();
+      if (b.events > 1) expect(b.size).toBeLessThanOrEqual(250);
+      const text = b.toString();
       const items = text.substring(1, text.length - 1).split(",");
       for (let k = 0; k < items.length; k++) seen.push(items[k].substring(1, 2));
       expect(a.finish(b)).toBe(true);
@@ -302,7 +317,7 @@ describe("SharedQueue", () => {
     const e = new Batch();
     expect(take(a, 11001, 3, e, 250)).toBe(true); // [5, 6), back in the queue, after the flush interval
     expect(d.events + e.events).toBe(2);
-    const all = b.body.toString() + c.body.toString() + d.body.toString() + e.body.toString();
+    const all = b.toString() + c.toString() + d.toString() + e.toString();
     for (let i = 0; i < 6; i++) expect(all.split('"' + i.toString() + "x").length).toBe(2); // once each
     expect(a.finish(b) && other.finish(c) && other.finish(d) && a.finish(e)).toBe(true);
     expect(take(a, 20000, 3, new Batch())).toBe(false);
@@ -322,7 +337,7 @@ describe("SharedQueue", () => {
     expect(a.fill(b, 1 << 20, budget)).toBe(Fill.More);
     budget.reset(1 << 20, 2);
     expect(a.fill(b, 1 << 20, budget)).toBe(Fill.Ready);
-    expect(b.body.toString()).toBe("[0,1,2,3,4]");
+    expect(b.toString()).toBe("[0,1,2,3,4]");
     // A budget in bytes: one slot of 17 bytes (header and event) spends 16.
     const c = new Batch();
     a.enqueue(ev("5"));

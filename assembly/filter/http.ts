@@ -10,7 +10,7 @@ import { clientIp } from "../moesif/clientip";
 import { Exchange, writeEvent } from "../moesif/event";
 import { govern } from "../moesif/governance";
 import { identify } from "../moesif/identity";
-import { Drop, SLOT_HEADER } from "../moesif/queue";
+import { Drop } from "../moesif/queue";
 import { RequestFacts } from "../moesif/rules";
 import { keep, sampleRate, weightFor } from "../moesif/sampling";
 import { routeOf } from "../moesif/uri";
@@ -155,13 +155,9 @@ export class MoesifHttp extends Context {
       }
       ex.weight = weightFor(rate);
     }
-    const buf = state.event;
-    buf.clear();
-    buf.ensure(SLOT_HEADER);
-    buf.length = SLOT_HEADER;
+    const buf = state.zone.buffer();
     writeEvent(buf, ex, state.cfg);
-    state.zone.enqueue(state.queue, buf);
-    if (buf.capacity > (1 << 22)) buf.shrinkTo(1 << 16);
+    state.zone.hold(state.queue, buf);
   }
 
   onDelete(): void {

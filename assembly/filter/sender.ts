@@ -154,7 +154,7 @@ export class Sender {
     // Deflating is the costliest step: a spent tick leaves it to the next one.
     if (this.cfg.enableCompression) {
       if (budget.spent()) return;
-      budget.bytes -= <i64>b.body.length * DEFLATE_COST;
+      budget.bytes -= <i64>b.size * DEFLATE_COST;
     }
     this.send(s, now);
   }
@@ -162,15 +162,18 @@ export class Sender {
   private send(s: InFlight, now: i64): void {
     const b = s.batch;
     s.stage = Stage.Idle;
-    let body = b.body;
+    let ptr = b.ptr;
+    let size = b.size;
     let headers = this.headers;
     if (this.cfg.enableCompression) {
-      this.compressed.clear();
-      deflate(body.ptr, body.length, this.compressed, Wrapper.Zlib);
-      body = this.compressed;
+      const c = this.compressed;
+      c.clear();
+      deflate(ptr, size, c, Wrapper.Zlib);
+      ptr = c.ptr;
+      size = c.length;
       headers = this.compressedHeaders;
     }
-    const r = host.dispatch(this.cfg.endpoint.target, headers, body.ptr, body.length, <u32>this.cfg.sendTimeout);
+    const r = host.dispatch(this.cfg.endpoint.target, headers, ptr, size, <u32>this.cfg.sendTimeout);
     if (r != host.Result.Ok) {
       host.logMessage(host.Level.Error, "moesif: cannot dispatch to " + this.cfg.endpoint.target + " (result " + (<i32>r).toString() + ")");
       this.retryOrDrop(b, now, 0);

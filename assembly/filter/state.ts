@@ -67,8 +67,6 @@ export class FilterState {
   facts: RequestFacts = new RequestFacts();
   block: BlockResponse = new BlockResponse();
   private seed: u64;
-  /** Serialized events are built here, behind the slot header the queue fills in. */
-  event: ByteBuf = new ByteBuf(4096);
   private pool: Array<Exchange> = [];
   private routes: Map<string, RouteMeta> = new Map();
   metrics: Metrics | null = null;

@@ -18,7 +18,7 @@
 // root (engine-verified 7d): the chain count is the only memory of failed probes that survives
 // the traps. Probing stops for the worker's life at MAX_CHAINS, so the traps are bounded.
 import { ByteBuf } from "../lib/bytes";
-import { Drop, SharedQueue } from "../moesif/queue";
+import { Drop, SharedQueue, SLOT_HEADER } from "../moesif/queue";
 import { Config } from "../moesif/config";
 import * as host from "./host";
 
@@ -27,9 +27,11 @@ const PROBE_BACKOFF_MS: i64 = 1000;
 /** Tick chains at which probing stops for this worker's life (each failed probe adds one). */
 const MAX_CHAINS: i32 = 10;
 const MINUTE_MS: i64 = 60000;
-/** Event buffers kept for reuse, and the capacity a kept one is shrunk to. */
-const MAX_SPARE: i32 = 64;
-const SPARE_CAPACITY: i32 = 1 << 16;
+/** Event buffers kept for reuse hold at most this many bytes in all. */
+const SPARE_BYTES: i32 = 4 << 20;
+/** A kept buffer over this capacity is shrunk to SPARE_SHRINK first. */
+const SPARE_LARGE: i32 = 1 << 20;
+const SPARE_SHRINK: i32 = 1 << 16;
 
 export class ZoneGate {
   /** The zone answered a probe of this instance: the queue may be used. */
@@ -38,6 +40,8 @@ export class ZoneGate {
   private heldBytes: i32 = 0;
   /** Buffers of events already written, reused for the next ones (no allocation per event). */
   private spare: Array<ByteBuf> = [];
+  private spareBytes: i32 = 0;
+  private lastSize: i32 = 4096;
   private born: i64;
   private calls: i32 = 0;
   private warned: bool = false;
@@ -49,41 +53,63 @@ export class ZoneGate {
   }
 
   /**
-   * Holds a copy of the event for the next tick. At most what the queue itself would take is
-   * held (event_queue_size, queue_max_bytes): a tick period's events normally, those until the
-   * probe in a re-created instance.
+   * A buffer for the next event, with SLOT_HEADER bytes reserved for the queue's slot
+   * header: the request writes its event straight into it, and `hold` keeps it for the tick,
+   * so the event is not copied before it reaches shared data.
    */
-  enqueue(queue: SharedQueue, event: ByteBuf): void {
-    if (this.stopped) {
-      queue.count(Drop.NoZone, 1);
-      return;
+  buffer(): ByteBuf {
+    const spare = this.spare;
+    let b: ByteBuf;
+    if (spare.length > 0) {
+      b = spare.pop();
+      this.spareBytes -= b.capacity;
+      b.clear();
+    } else {
+      // Sized for the last event: a buffer that has to grow is copied.
+      const last = this.lastSize;
+      b = new ByteBuf(last + (last >> 2));
     }
-    // Over the queue's own caps: dropped for the reason the queue would give.
-    if (this.held.length >= this.cfg.eventQueueSize) {
-      queue.count(Drop.QueueFull, 1);
-      return;
-    }
-    if (<u64>this.heldBytes + <u64>event.length > <u64>this.cfg.queueMaxBytes) {
-      queue.count(Drop.BytesFull, 1);
-      return;
-    }
-    const copy = this.spare.length > 0 ? this.spare.pop() : new ByteBuf(event.length);
-    copy.clear();
-    copy.append(event);
-    this.held.push(copy);
-    this.heldBytes += event.length;
+    b.ensure(SLOT_HEADER);
+    b.length = SLOT_HEADER;
+    return b;
   }
 
-  /** Writes the held events to the queue; their buffers are kept for reuse (large ones shrunk). */
+  /**
+   * Keeps the event written into `event` (from `buffer()`) for the next tick. At most what
+   * the queue itself would take is held (event_queue_size, queue_max_bytes): a tick
+   * period's events normally, those until the probe in a re-created instance.
+   */
+  hold(queue: SharedQueue, event: ByteBuf): void {
+    let reason: i32 = -1;
+    if (this.stopped) reason = Drop.NoZone;
+    else if (this.held.length >= this.cfg.eventQueueSize) reason = Drop.QueueFull;
+    else if (<u64>this.heldBytes + <u64>event.length > <u64>this.cfg.queueMaxBytes) reason = Drop.BytesFull;
+    if (reason >= 0) {
+      // Over the queue's own caps: dropped for the reason the queue would give.
+      queue.count(<Drop>reason, 1);
+      this.recycle(event);
+      return;
+    }
+    this.held.push(event);
+    this.heldBytes += event.length;
+    this.lastSize = event.length;
+  }
+
+  /** Keeps a written event's buffer for reuse, within the spare pool's count and bytes. */
+  private recycle(b: ByteBuf): void {
+    if (b.capacity > SPARE_LARGE) b.shrinkTo(SPARE_SHRINK);
+    if (this.spareBytes + b.capacity > SPARE_BYTES) return;
+    this.spare.push(b);
+    this.spareBytes += b.capacity;
+  }
+
+  /** Writes the held events to the queue; their buffers are kept for reuse. */
   private flush(queue: SharedQueue): void {
     const held = this.held;
     for (let i = 0; i < held.length; i++) {
       const b = held[i];
       queue.enqueue(b);
-      if (this.spare.length < MAX_SPARE) {
-        if (b.capacity > SPARE_CAPACITY) b.shrinkTo(SPARE_CAPACITY);
-        this.spare.push(b);
-      }
+      this.recycle(b);
     }
     held.length = 0;
     this.heldBytes = 0;

@@ -76,11 +76,18 @@ class Meta {
   exists: bool = false;
 }
 
+/**
+ * Bytes before a batch's JSON in `Batch.body`: each slot is read straight into the body with
+ * its SLOT_HEADER over the body's last bytes (saved and put back), so the first event needs
+ * that much room before it. The JSON's `[` is the room's last byte.
+ */
+const BODY_ROOM: i32 = SLOT_HEADER - 1;
+
 /** A claimed range read back from the slots, ready to send. */
 export class Batch {
   start: u64 = 0;
   end: u64 = 0;
-  /** `[` event `,` event ... `]` */
+  /** BODY_ROOM bytes, then `[` event `,` event ... `]`: see `ptr` and `size`. */
   body: ByteBuf = new ByteBuf(1024);
   events: i32 = 0;
   /** Stored bytes of the slots read (for the byte accounting). */
@@ -93,6 +100,19 @@ export class Batch {
   next: u64 = 0;
   /** Over the byte cap because the lease could not be split (all MAX_LEASES taken). */
   uncapped: bool = false;
+
+  /** The batch's JSON array (what is sent): `size` bytes from `ptr`. */
+  @inline get ptr(): usize {
+    return this.body.ptr + <usize>BODY_ROOM;
+  }
+
+  @inline get size(): i32 {
+    return this.body.length - BODY_ROOM;
+  }
+
+  toString(): string {
+    return String.UTF8.decodeUnsafe(this.ptr, <usize>this.size);
+  }
 }
 
 /** What one tick may still read: the per-tick slice of the delivery work. */
@@ -457,31 +477,46 @@ export class SharedQueue {
    */
   fill(out: Batch, maxBytes: i32, budget: TickBudget): Fill {
     const body = out.body;
-    const t = this.slotScratch;
     while (out.next < out.end) {
       if (budget.spent()) return Fill.More;
       const seq = out.next;
-      t.clear();
       budget.slots--;
-      if (this.kv.get(this.keyFor(seq), t) == KvResult.Ok && t.length >= SLOT_HEADER && load<u32>(t.ptr) == MAGIC && load<u64>(t.ptr, 8) == seq) {
-        const cas = this.kv.lastCas();
-        const n = t.length - SLOT_HEADER;
-        budget.bytes -= <i64>t.length;
-        // + 2: the comma before it and the closing bracket.
-        if (out.events > 0 && !out.uncapped && body.length + n + 2 > maxBytes) {
-          const r = this.split(out, seq);
-          if (r == Fill.Lost) return r;
-          if (r == Fill.Ready) break;
-          out.uncapped = true; // no lease free for the rest: this batch goes out whole
-        }
-        out.slotCas.push(cas);
-        out.bytes += <u64>t.length;
-        if (out.events > 0) body.byte(0x2c);
-        body.raw(t.ptr + SLOT_HEADER, n);
-        out.events++;
-      } else {
+      // The slot lands right after the separator, its header over the body's last
+      // SLOT_HEADER bytes (saved here, put back below): no copy of the event.
+      const before = body.length;
+      if (out.events > 0) body.byte(0x2c);
+      const at = body.length - SLOT_HEADER;
+      const saved0 = load<u64>(body.ptr + <usize>at);
+      const saved1 = load<u64>(body.ptr + <usize>at, 8);
+      body.length = at;
+      const found = this.kv.get(this.keyFor(seq), body) == KvResult.Ok;
+      const slot = body.ptr + <usize>at;
+      const stored = body.length - at;
+      const valid = found && stored >= SLOT_HEADER && load<u32>(slot) == MAGIC && load<u64>(slot, 8) == seq;
+      store<u64>(slot, saved0);
+      store<u64>(slot, saved1, 8);
+      if (!valid) {
+        body.length = before;
         out.slotCas.push(0);
+        out.next++;
+        continue;
       }
+      const cas = this.kv.lastCas();
+      const n = stored - SLOT_HEADER;
+      budget.bytes -= <i64>stored;
+      // + 2: the comma before it and the closing bracket.
+      if (out.events > 0 && !out.uncapped && before - BODY_ROOM + n + 2 > maxBytes) {
+        body.length = before;
+        const r = this.split(out, seq);
+        if (r == Fill.Lost) return r;
+        if (r == Fill.Ready) break;
+        out.uncapped = true; // no lease free for the rest: this batch goes out whole
+        continue; // read it again, now without a cap
+      }
+      body.length = at + SLOT_HEADER + n;
+      out.slotCas.push(cas);
+      out.bytes += <u64>stored;
+      out.events++;
       out.next++;
     }
     body.byte(0x5d);
@@ -667,8 +702,11 @@ function begin(start: u64, end: u64, out: Batch): void {
   out.bytes = 0;
   out.uncapped = false;
   out.slotCas.length = 0;
-  out.body.clear();
-  out.body.byte(0x5b);
+  const body = out.body;
+  body.clear();
+  body.ensure(SLOT_HEADER);
+  body.length = SLOT_HEADER;
+  store<u8>(body.ptr + <usize>BODY_ROOM, 0x5b);
 }
 
 /** A key: the prefix followed by 4 characters encoding `code` (24 bits). */
