@@ -323,7 +323,7 @@ async function profile(upstreamPorts: Record<Body, number>): Promise<void> {
     say(`building ${NAMES_WASM} (release options, with the name section) …`);
     asc(["assembly/index.ts", "--target", "release", "--debug", "--outFile", NAMES_WASM]);
   }
-  const vs = VARIANTS.filter((v) => ["ref-floor", "ref-moesif", "big-moesif", "gz-moesif"].includes(v.key));
+  const vs = VARIANTS.filter((v) => ["ref-floor", "ref-moesif", "s0-ref", "big-moesif", "gz-moesif"].includes(v.key));
   const zones = vs.filter((v) => v.module === "moesif").map((v) => v.config!.kv_namespace as string);
   const conf = mainConf({
     workers: 1, pinned: true, modules: { moesif: abs(NAMES_WASM), readonly: abs(mods.readonly) },
