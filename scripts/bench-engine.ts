@@ -461,7 +461,7 @@ function report(): string {
       md(`| ${v.label} | ${spread(xs.map((x) => x.wrk.rps))} | ${fmt(median(xs.map((x) => x.wrk.p50 / 1000)))} | ${spread(xs.map((x) => x.wrk.p99 / 1000))} | ${fmt(median(xs.map((x) => x.wrk.p999 / 1000)))} `
         + `| ${spread(xs.map(perReq))} | ${v.module ? spread(added) : ""} | ${v.module && v.module !== "readonly" ? ratio((_, r) => added[r] / floorAdded[r]) : ""} `
         + `| ${v.module ? ratio((x, r) => x.wrk.rps / alone[r].wrk.rps) : ""} | ${v.module && v.module !== "readonly" ? ratio((x, r) => x.wrk.p99 / floor[r].wrk.p99) : ""} | ${delivered} |`);
-      for (const x of xs) if (x.wrk.errors) warnings.push(`${v.key}: ${x.wrk.errors} wrk errors in a round`);
+      for (const x of xs) if (x.wrk.errors) warnings.push(`${v.key}: ${x.wrk.errors} wrk errors in a round (${x.wrk.errorDetail})`);
     }
   }
   const w = results.wide!;

@@ -79,7 +79,10 @@ end
 export interface WrkResult {
   requests: number;
   seconds: number;
+  /** Socket errors (connect, read, write, timeout) plus responses with a status ≥ 400. */
   errors: number;
+  /** What the errors were, for the warnings. */
+  errorDetail: string;
   rps: number;
   p50: number;
   p99: number;
@@ -103,6 +106,7 @@ export function runWrk(script: string, port: number, seconds: number, connection
       const secs = j.duration_us / 1e6;
       resolve({
         requests: j.requests, seconds: secs, errors: j.errors + j.status_errors, rps: j.requests / secs,
+        errorDetail: `${j.errors} socket errors, ${j.status_errors} responses ≥ 400`,
         p50: j.p50, p99: j.p99, p999: j.p999,
       });
     });
