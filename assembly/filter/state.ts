@@ -12,6 +12,7 @@ import { Remote } from "./remote";
 import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
 import { ZoneGate } from "./zone";
+import { utf8 } from "../lib/utf8";
 
 /** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
 const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
@@ -126,7 +127,7 @@ export class FilterState {
     if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();
     } else {
-      host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
+      host.log(host.Level.Warn, utf8("moesif: enable_metrics needs Kong 3.8 or later (this is '{}'); metrics are off")).str(kongVersion).write();
     }
   }
 
