@@ -189,9 +189,9 @@ export function loadHeaderMap(type: MapType, map: HeaderMap): void {
   map.index();
 }
 
-/** Adds a header from an encoded name and `len` value bytes at `value` (no per-call encoding). */
-export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: usize, len: i32): Result {
-  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, value, <usize>len);
+/** Adds a header from a static UTF-8 name and `len` value bytes at `value` (no per-call encoding). */
+export function addHeaderBytes(map: MapType, name: Utf8, value: usize, len: i32): Result {
+  return <Result>imports.proxy_add_header_map_value(<i32>map, utf8Bytes(name), <usize>utf8Length(name), value, <usize>len);
 }
 
 
@@ -209,11 +209,11 @@ export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
 
 // ---- properties (request contexts only: never call from a root context)
 
-/** Appends a property's value to `out` (`path`: UTF-8); returns NotFound (nothing written) when absent. */
-export function getPropertyInto(path: ArrayBuffer, out: ByteBuf): Result {
+/** Appends a property's value to `out`; returns NotFound (nothing written) when absent. */
+export function getPropertyInto(path: Utf8, out: ByteBuf): Result {
   resetOut();
   landIn(out);
-  const r = <Result>imports.proxy_get_property(changetype<usize>(path), path.byteLength, OUT, OUT + 4);
+  const r = <Result>imports.proxy_get_property(utf8Bytes(path), <usize>utf8Length(path), OUT, OUT + 4);
   takeOutInto(out, r == Result.Ok);
   return r;
 }
@@ -308,10 +308,9 @@ export const enum MetricType {
 }
 
 /** Defines a metric; returns its id, or -1 when the host refused. */
-export function defineMetric(type: MetricType, name: string): i64 {
-  const n = String.UTF8.encode(name);
+export function defineMetric(type: MetricType, name: Utf8): i64 {
   store<u32>(OUT, 0, 8);
-  if (imports.proxy_define_metric(<i32>type, changetype<usize>(n), n.byteLength, OUT + 8) != Result.Ok) return -1;
+  if (imports.proxy_define_metric(<i32>type, utf8Bytes(name), <usize>utf8Length(name), OUT + 8) != Result.Ok) return -1;
   return <i64>load<u32>(OUT, 8);
 }
 

@@ -3,7 +3,7 @@
 // config etag; rules at start and whenever a rules tag differs from the rules held. The
 // last good copy is kept when a fetch fails; until the first one arrives, everything is
 // kept and nothing is blocked.
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { Config, USER_AGENT } from "../moesif/config";
 import { GovernanceRules } from "../moesif/governance";
 import { HeaderMap } from "../moesif/headermap";
@@ -109,7 +109,7 @@ export class Remote {
     const map = this.map;
     host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
     const statusText = map.get(":status");
-    const status = statusText === null ? 0 : I32.parseInt(statusText);
+    const status = statusText === null ? 0 : leadingDecimal(statusText);
     const etag = map.get("x-moesif-config-etag");
     const tag = map.get("x-moesif-rules-tag");
     map.clear();

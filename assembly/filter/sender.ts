@@ -1,7 +1,7 @@
 // Delivery from on_tick (SPEC §6): claim batches from the shared queue, POST them to the
 // collector, and settle them when the callback arrives: acknowledge, retry with backoff,
 // or drop. Never dispatches from a callback or the request path (engine-verified 5+/5++).
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { deflate } from "../lib/deflate";
 import { Wrapper } from "../lib/inflate";
 import { Config, USER_AGENT } from "../moesif/config";
@@ -194,7 +194,7 @@ export class Sender {
       const map = this.responseHeaders;
       host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
       const statusText = map.get(":status");
-      const status = statusText === null ? 0 : I32.parseInt(statusText);
+      const status = statusText === null ? 0 : leadingDecimal(statusText);
       const etag = map.get("x-moesif-config-etag");
       if (etag !== null) this.configEtag = etag;
       const tag = map.get("x-moesif-rules-tag");

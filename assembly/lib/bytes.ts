@@ -185,6 +185,21 @@ export function asciiLower(s: string): string {
   return out;
 }
 
+/**
+ * The decimal number at the start of `s[from..]` (0 when no digit is there), saturating at
+ * i32.MAX_VALUE. For host-written digits (HTTP statuses, ports, version parts): unlike
+ * I32.parseInt, no whitespace, sign or radix prefix, and no strtol in the module.
+ */
+export function leadingDecimal(s: string, from: i32 = 0): i32 {
+  let v = 0;
+  for (let i = from, n = s.length; i < n; i++) {
+    const d = <u32>s.charCodeAt(i) - 0x30;
+    if (d > 9) break;
+    v = v > 214748363 ? i32.MAX_VALUE : v * 10 + <i32>d;
+  }
+  return v;
+}
+
 @inline function isUpperAscii(c: i32): bool {
   return c >= 0x41 && c <= 0x5a;
 }
