@@ -252,7 +252,9 @@ describe("delivery", () => {
     const ids = deliveredIds(s.collector);
     for (let i = 0; i < 5; i++) assert.equal(ids.get(`t-${i}`), undefined, "the rejected batch is not resent");
     assertExactlyOnce(s.collector, 5, 5);
-    assert.ok(s.host.logs.some((l) => l.level === "error" && /rejected a batch of 5 events with HTTP 400/.test(l.message)));
+    // Whole lines: the filter writes them from UTF-8 templates (filter/host.ts LogLine).
+    assert.ok(s.host.logs.some((l) => l.level === "error" &&
+      l.message === "moesif: collector rejected a batch of 5 events with HTTP 400; dropped (check application_id and api_endpoint)"));
     await drain(s.host, 1000, { done: () => dropped(s.host).rejected === 5, graceMs: 0 });
     assert.equal(dropped(s.host).rejected, 5);
   });
@@ -290,7 +292,8 @@ describe("delivery", () => {
     await drain(s.host, 40000, { done: () => dropped(s.host).retry_exhausted === 4, realMs: 60_000 });
     assert.equal(s.collector.events.length, 1, "only the warm-up event");
     assert.equal(dropped(s.host).retry_exhausted, 4);
-    assert.ok(s.host.logs.some((l) => l.level === "error" && /dropping a batch of 4 events/.test(l.message)));
+    assert.ok(s.host.logs.some((l) => l.level === "error" &&
+      /^moesif: dropping a batch of 4 events after retrying for \d+ ms \(last HTTP status (500|0)\)$/.test(l.message)));
   });
 
   it("4 workers x 10,000 requests: every event received exactly once", { skip: emulatorOnly("40,000 requests take too long in real time; test/multiworker.test.ts runs 2,000 on both gateways") }, async () => {
@@ -339,6 +342,9 @@ describe("delivery", () => {
     const d = dropped(s.host);
     assert.ok((d.bytes_full ?? 0) > 0, "drops are counted");
     assert.equal(s.host.logs.filter((l) => l.level === "warn" && /events dropped since the last warning/.test(l.message)).length, 1, "one rate-limited warning");
+    assert.ok(s.host.logs.some((l) => /^moesif: \d+ events dropped since the last warning \(this worker, total: bytes_full \d+\); see queue_max_bytes, event_queue_size and the collector$/.test(l.message)));
+    const summary = s.host.logs.filter((l) => l.message.startsWith("moesif: summary:")).at(-1)?.message ?? "";
+    assert.match(summary, /^moesif: summary: queued \d+, sent \d+ in \d+ batches, retried batches 0, dropped: bytes_full \d+ \(this worker\); backlog \d+ events \(all workers\)$/);
     await s.host.advance(600000);
     const delivered = s.collector.events.length;
     assert.equal(delivered + (d.bytes_full ?? 0), 200, "delivered + dropped = sent");
@@ -374,7 +380,7 @@ describe("delivery", () => {
     await drain(old.host, 3000);
     assert.ok(results.every((r) => r.status === 200 && !r.trapped));
     assert.equal(emu(old.host).metrics.size, 0);
-    assert.ok(old.host.logs.some((l) => l.level === "warn" && /enable_metrics needs Kong 3.8/.test(l.message)));
+    assert.ok(old.host.logs.some((l) => l.level === "warn" && l.message === "moesif: enable_metrics needs Kong 3.8 or later (this is '3.7.0'); metrics are off"));
     assertExactlyOnce(old.collector, 0, 3);
   });
 

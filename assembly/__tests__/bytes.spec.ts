@@ -1,4 +1,5 @@
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
+import { utf8, utf8Length } from "../lib/utf8";
 
 describe("ByteBuf", () => {
   it("grows and keeps content", () => {
@@ -38,5 +39,31 @@ describe("ByteBuf", () => {
     b.shrinkTo(64);
     expect(b.capacity).toBe(64);
     expect(b.toString()).toBe("keep");
+  });
+  it("appends static UTF-8 text of any length, eight bytes a step, without writing past it", () => {
+    const b = new ByteBuf(1);
+    b.lit(utf8(""));
+    b.lit(utf8("é€𝄞"));
+    b.lit(utf8("-1234567-"));
+    b.lit(utf8("x" + "y"));
+    expect(utf8Length(utf8("é€𝄞"))).toBe(9);
+    expect(b.toString()).toBe("é€𝄞-1234567-xy");
+    expect(b.length).toBe(20);
+    b.length = 10;
+    b.lit(utf8("ab"));
+    b.str("c");
+    expect(b.toString()).toBe("é€𝄞-ab" + "c");
+  });
+});
+
+describe("leadingDecimal", () => {
+  it("reads the leading digits, from an offset, 0 without any", () => {
+    expect(leadingDecimal("200")).toBe(200);
+    expect(leadingDecimal("3.10.0", 2)).toBe(10);
+    expect(leadingDecimal("9-enterprise")).toBe(9);
+    expect(leadingDecimal("")).toBe(0);
+    expect(leadingDecimal("x1")).toBe(0);
+    expect(leadingDecimal("1", 1)).toBe(0);
+    expect(leadingDecimal("99999999999")).toBe(i32.MAX_VALUE);
   });
 });

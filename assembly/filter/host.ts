@@ -4,6 +4,7 @@
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { ByteBuf } from "../lib/bytes";
 import { HeaderMap } from "../moesif/headermap";
+import { Utf8, utf8Bytes, utf8Length } from "../lib/utf8";
 
 export const enum Result {
   Ok = 0,
@@ -96,9 +97,65 @@ function takeOutInto(out: ByteBuf, ok: bool): void {
 
 // ---- logging
 
-export function logMessage(level: Level, message: string): void {
-  const buf = String.UTF8.encode(message);
-  imports.proxy_log(<usize>level, changetype<usize>(buf), buf.byteLength);
+/**
+ * One log line being written: a template in static UTF-8 whose `{}` take the values given
+ * with str()/int()/text() in order; write() sends the line. Start one with log().
+ */
+export class LogLine {
+  private buf: ByteBuf = new ByteBuf(256);
+  private level: Level = Level.Info;
+  /** The template's unwritten rest. */
+  private at: usize = 0;
+  private end: usize = 0;
+
+  start(level: Level, template: Utf8): LogLine {
+    this.buf.clear();
+    this.level = level;
+    this.at = utf8Bytes(template);
+    this.end = this.at + <usize>utf8Length(template);
+    return this;
+  }
+
+  /** Copies the template up to the next `{}` (or its end) and skips the placeholder. */
+  private next(): void {
+    const end = this.end;
+    let p = this.at;
+    while (p + 1 < end && !(load<u8>(p) == 0x7b && load<u8>(p + 1) == 0x7d)) p++;
+    if (p + 1 >= end) p = end;
+    this.buf.raw(this.at, <i32>(p - this.at));
+    this.at = p < end ? p + 2 : end;
+  }
+
+  str(value: string): LogLine {
+    this.next();
+    this.buf.str(value);
+    return this;
+  }
+
+  int(value: i64): LogLine {
+    this.next();
+    this.buf.int(value);
+    return this;
+  }
+
+  /** Static UTF-8 text as the value. */
+  text(value: Utf8): LogLine {
+    this.next();
+    this.buf.lit(value);
+    return this;
+  }
+
+  write(): void {
+    this.buf.raw(this.at, <i32>(this.end - this.at));
+    imports.proxy_log(<usize>this.level, this.buf.ptr, this.buf.length);
+  }
+}
+
+const line = new LogLine();
+
+/** Starts a log line (one at a time: the values' expressions must not log). */
+export function log(level: Level, template: Utf8): LogLine {
+  return line.start(level, template);
 }
 
 
@@ -132,9 +189,9 @@ export function loadHeaderMap(type: MapType, map: HeaderMap): void {
   map.index();
 }
 
-/** Adds a header from an encoded name and `len` value bytes at `value` (no per-call encoding). */
-export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: usize, len: i32): Result {
-  return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, value, <usize>len);
+/** Adds a header from a static UTF-8 name and `len` value bytes at `value` (no per-call encoding). */
+export function addHeaderBytes(map: MapType, name: Utf8, value: usize, len: i32): Result {
+  return <Result>imports.proxy_add_header_map_value(<i32>map, utf8Bytes(name), <usize>utf8Length(name), value, <usize>len);
 }
 
 
@@ -152,11 +209,11 @@ export function readBody(buffer: BufferType, max: i32, out: ByteBuf): Result {
 
 // ---- properties (request contexts only: never call from a root context)
 
-/** Appends a property's value to `out` (`path`: UTF-8); returns NotFound (nothing written) when absent. */
-export function getPropertyInto(path: ArrayBuffer, out: ByteBuf): Result {
+/** Appends a property's value to `out`; returns NotFound (nothing written) when absent. */
+export function getPropertyInto(path: Utf8, out: ByteBuf): Result {
   resetOut();
   landIn(out);
-  const r = <Result>imports.proxy_get_property(changetype<usize>(path), path.byteLength, OUT, OUT + 4);
+  const r = <Result>imports.proxy_get_property(utf8Bytes(path), <usize>utf8Length(path), OUT, OUT + 4);
   takeOutInto(out, r == Result.Ok);
   return r;
 }
@@ -251,10 +308,9 @@ export const enum MetricType {
 }
 
 /** Defines a metric; returns its id, or -1 when the host refused. */
-export function defineMetric(type: MetricType, name: string): i64 {
-  const n = String.UTF8.encode(name);
+export function defineMetric(type: MetricType, name: Utf8): i64 {
   store<u32>(OUT, 0, 8);
-  if (imports.proxy_define_metric(<i32>type, changetype<usize>(n), n.byteLength, OUT + 8) != Result.Ok) return -1;
+  if (imports.proxy_define_metric(<i32>type, utf8Bytes(name), <usize>utf8Length(name), OUT + 8) != Result.Ok) return -1;
   return <i64>load<u32>(OUT, 8);
 }
 

@@ -3,7 +3,7 @@
 import {
   Context, FilterDataStatusValues, FilterHeadersStatusValues,
 } from "@solo-io/proxy-runtime/assembly";
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { writeUuidV4 } from "../lib/uuid";
 import { Omitted } from "../moesif/body";
 import { clientIp } from "../moesif/clientip";
@@ -17,9 +17,10 @@ import { routeOf } from "../moesif/uri";
 import { FilterState, RouteMeta, StateRoot } from "./state";
 import * as host from "./host";
 import { requestDone } from "./gc";
+import { utf8, Utf8 } from "../lib/utf8";
 
 const TRANSACTION_HEADER = "x-moesif-transaction-id";
-const TRANSACTION_HEADER_BYTES = String.UTF8.encode(TRANSACTION_HEADER);
+const TRANSACTION_HEADER_BYTES = utf8("x-moesif-transaction-id");
 
 export class MoesifHttp extends Context {
   private ex: Exchange | null = null;
@@ -176,7 +177,7 @@ export class MoesifHttp extends Context {
     host.loadHeaderMap(host.MapType.ResponseHeaders, resp);
     if (!this.requestRead) readRequest(ex);
     const status = resp.get(":status");
-    ex.status = status !== null ? I32.parseInt(status) : 0;
+    ex.status = status !== null ? leadingDecimal(status) : 0;
 
     if (this.requestBodyLength > 0 && !cfg.disableCaptureRequestBody) {
       if (this.requestBodyLength > cfg.requestMaxBodySizeLimit) {
@@ -254,16 +255,16 @@ function hasBody(ex: Exchange): bool {
 const bodyScratch = new ByteBuf(0);
 const propertyScratch = new ByteBuf(64);
 
-// Property paths, encoded once (kong.route_id is read for every request).
-const KONG_VERSION = String.UTF8.encode("kong.version");
-const REQUEST_PATH = String.UTF8.encode("request.path");
-const KONG_ROUTE_ID = String.UTF8.encode("kong.route_id");
-const KONG_SERVICE_ID = String.UTF8.encode("kong.service_id");
-const KONG_ROUTE_NAME = String.UTF8.encode("kong.route_name");
-const KONG_SERVICE_NAME = String.UTF8.encode("kong.service_name");
-const SOURCE_ADDRESS = String.UTF8.encode("source.address");
+// Property paths (kong.route_id is read for every request).
+const KONG_VERSION = utf8("kong.version");
+const REQUEST_PATH = utf8("request.path");
+const KONG_ROUTE_ID = utf8("kong.route_id");
+const KONG_SERVICE_ID = utf8("kong.service_id");
+const KONG_ROUTE_NAME = utf8("kong.route_name");
+const KONG_SERVICE_NAME = utf8("kong.service_name");
+const SOURCE_ADDRESS = utf8("source.address");
 
-function property(path: ArrayBuffer): string {
+function property(path: Utf8): string {
   propertyScratch.clear();
   if (host.getPropertyInto(path, propertyScratch) != host.Result.Ok) return "";
   return propertyScratch.toString();

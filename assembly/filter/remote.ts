@@ -3,12 +3,13 @@
 // config etag; rules at start and whenever a rules tag differs from the rules held. The
 // last good copy is kept when a fetch fails; until the first one arrives, everything is
 // kept and nothing is blocked.
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { Config, USER_AGENT } from "../moesif/config";
 import { GovernanceRules } from "../moesif/governance";
 import { HeaderMap } from "../moesif/headermap";
 import { AppConfig } from "../moesif/sampling";
 import * as host from "./host";
+import { utf8, Utf8 } from "../lib/utf8";
 
 export const CONFIG_REFRESH_MS: i64 = 60000;
 /** After a failed fetch, try again this much later (the last good copy stays in use). */
@@ -108,7 +109,7 @@ export class Remote {
     const map = this.map;
     host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
     const statusText = map.get(":status");
-    const status = statusText === null ? 0 : I32.parseInt(statusText);
+    const status = statusText === null ? 0 : leadingDecimal(statusText);
     const etag = map.get("x-moesif-config-etag");
     const tag = map.get("x-moesif-rules-tag");
     map.clear();
@@ -135,7 +136,7 @@ export class Remote {
       this.configEtag = etag !== null ? etag : "";
       if (tag !== null && tag.length > 0) this.wantedRulesTag = tag;
       if (parsed.invalidRegexCount > 0) {
-        host.logMessage(host.Level.Warn, "moesif: config has " + parsed.invalidRegexCount.toString() + " invalid regular expressions; those conditions never match");
+        host.log(host.Level.Warn, utf8("moesif: config has {} invalid regular expressions; those conditions never match")).int(parsed.invalidRegexCount).write();
       }
     } else {
       const parsed = GovernanceRules.parseBytes(bytes);
@@ -147,14 +148,14 @@ export class Remote {
       this.rulesFetched = true;
       this.rulesTag = tag !== null ? tag : this.wantedRulesTag;
       if (parsed.invalidRegexCount > 0) {
-        host.logMessage(host.Level.Warn, "moesif: governance rules have " + parsed.invalidRegexCount.toString() + " invalid regular expressions; those conditions never match");
+        host.log(host.Level.Warn, utf8("moesif: governance rules have {} invalid regular expressions; those conditions never match")).int(parsed.invalidRegexCount).write();
       }
     }
     if (this.failing[kind]) {
       this.failing[kind] = false;
-      host.logMessage(host.Level.Info, "moesif: " + name(kind) + " fetched again");
+      host.log(host.Level.Info, utf8("moesif: {} fetched again")).text(name(kind)).write();
     }
-    if (this.cfg.debug) host.logMessage(host.Level.Info, "moesif: " + name(kind) + " loaded");
+    if (this.cfg.debug) host.log(host.Level.Info, utf8("moesif: {} loaded")).text(name(kind)).write();
   }
 
   private failed(kind: Kind, now: i64, why: string): void {
@@ -162,16 +163,17 @@ export class Remote {
     else this.nextRulesAt = now + RETRY_MS;
     // One line when a fetch starts failing, not one per attempt.
     if (!this.failing[kind] || this.cfg.debug) {
-      host.logMessage(host.Level.Warn, "moesif: cannot fetch " + name(kind) + " (" + why + "); " +
-        (kind == Kind.Config ? (this.appConfig === null ? "sampling everything at 100%" : "keeping the last good copy") :
-          (this.rules === null ? "no governance rules apply" : "keeping the last good copy")));
+      const held = kind == Kind.Config ? this.appConfig !== null : this.rules !== null;
+      host.log(host.Level.Warn, utf8("moesif: cannot fetch {} ({}); {}")).text(name(kind)).str(why)
+        .text(held ? utf8("keeping the last good copy") : kind == Kind.Config ? utf8("sampling everything at 100%") : utf8("no governance rules apply"))
+        .write();
     }
     this.failing[kind] = true;
   }
 }
 
-function name(kind: Kind): string {
-  return kind == Kind.Config ? "sampling config (/v1/config)" : "governance rules (/v1/rules)";
+function name(kind: Kind): Utf8 {
+  return kind == Kind.Config ? utf8("sampling config (/v1/config)") : utf8("governance rules (/v1/rules)");
 }
 
 function requestHeaders(cfg: Config, path: string): ArrayBuffer {

@@ -6,6 +6,7 @@ import { MoesifHttp } from "./http";
 import { FilterState, StateRoot } from "./state";
 import * as host from "./host";
 import { collectGarbage } from "./gc";
+import { utf8 } from "../lib/utf8";
 
 /**
  * The engine's tick period; work is scheduled by elapsed time on top of it. Short, because
@@ -32,11 +33,11 @@ export class MoesifRoot extends StateRoot {
   onConfigure(configuration_size: u32): bool {
     super.onConfigure(configuration_size);
     const result = parseConfig(this.getConfiguration());
-    for (let i = 0; i < result.warnings.length; i++) host.logMessage(host.Level.Warn, "moesif: " + result.warnings[i]);
+    for (let i = 0; i < result.warnings.length; i++) host.log(host.Level.Warn, utf8("moesif: {}")).str(result.warnings[i]).write();
     const cfg = result.config;
     if (cfg === null) {
       // Returning false would make Kong fail every request of the chain: stay inert instead.
-      host.logMessage(host.Level.Error, "moesif: " + result.error + "; the filter is inactive");
+      host.log(host.Level.Error, utf8("moesif: {}; the filter is inactive")).str(result.error).write();
       this.state = null;
       collectGarbage();
       return true;
@@ -44,7 +45,7 @@ export class MoesifRoot extends StateRoot {
     this.state = new FilterState(cfg, randomOwner(), this.vmStarted);
     // A second non-zero period traps (and kills the worker at start-up): arm it once.
     if (!this.tickArmed && host.setTickPeriod(TICK_MS) == host.Result.Ok) this.tickArmed = true;
-    if (cfg.debug) host.logMessage(host.Level.Info, "moesif: configured for " + cfg.apiEndpoint);
+    if (cfg.debug) host.log(host.Level.Info, utf8("moesif: configured for {}")).str(cfg.apiEndpoint).write();
     collectGarbage();
     return true;
   }
@@ -85,8 +86,8 @@ export class MoesifRoot extends StateRoot {
     const q = state.queue.counters;
     const lost = q.lost();
     if (lost == state.droppedAtLastWarning) return;
-    host.logMessage(host.Level.Warn, "moesif: " + (lost - state.droppedAtLastWarning).toString() +
-      " events dropped since the last warning (this worker, total: " + q.describe(false) + "); see queue_max_bytes, event_queue_size and the collector");
+    host.log(host.Level.Warn, utf8("moesif: {} events dropped since the last warning (this worker, total: {}); see queue_max_bytes, event_queue_size and the collector"))
+      .int(<i64>(lost - state.droppedAtLastWarning)).str(q.describe(false)).write();
     state.lastDropWarning = now;
     state.droppedAtLastWarning = lost;
   }
@@ -111,13 +112,11 @@ export class MoesifRoot extends StateRoot {
     state.lastSummary = now;
     const q = state.queue.counters;
     const c = state.sender.counters;
-    let line = "moesif: summary: queued " + q.enqueued.toString() + ", sent " + c.eventsSent.toString() +
-      " in " + c.batchesSent.toString() + " batches, retried batches " + c.batchesRetried.toString();
     const dropped = q.describe(true);
-    line += dropped.length > 0 ? ", dropped: " + dropped : ", dropped 0";
     // The counts are this worker's since it started; the backlog is the shared queue's.
-    line += " (this worker); backlog " + state.queue.backlog().toString() + " events (all workers)";
-    host.logMessage(host.Level.Info, line);
+    host.log(host.Level.Info, utf8("moesif: summary: queued {}, sent {} in {} batches, retried batches {}, dropped{} (this worker); backlog {} events (all workers)"))
+      .int(<i64>q.enqueued).int(<i64>c.eventsSent).int(<i64>c.batchesSent).int(<i64>c.batchesRetried)
+      .str(dropped.length > 0 ? ": " + dropped : " 0").int(<i64>state.queue.backlog()).write();
   }
 }
 

@@ -1,7 +1,7 @@
 // Delivery from on_tick (SPEC §6): claim batches from the shared queue, POST them to the
 // collector, and settle them when the callback arrives: acknowledge, retry with backoff,
 // or drop. Never dispatches from a callback or the request path (engine-verified 5+/5++).
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { deflate } from "../lib/deflate";
 import { Wrapper } from "../lib/inflate";
 import { Config, USER_AGENT } from "../moesif/config";
@@ -9,6 +9,7 @@ import { Batch, Drop, Fill, SharedQueue, TickBudget } from "../moesif/queue";
 import { backoffMs, classify, mayRetry, Outcome } from "../moesif/retry";
 import { HeaderMap } from "../moesif/headermap";
 import * as host from "./host";
+import { utf8 } from "../lib/utf8";
 
 /** Batches one worker keeps in flight (or being read) at once. */
 export const MAX_IN_FLIGHT: i32 = 16;
@@ -175,7 +176,7 @@ export class Sender {
     }
     const r = host.dispatch(this.cfg.endpoint.target, headers, ptr, size, <u32>this.cfg.sendTimeout);
     if (r != host.Result.Ok) {
-      host.logMessage(host.Level.Error, "moesif: cannot dispatch to " + this.cfg.endpoint.target + " (result " + (<i32>r).toString() + ")");
+      host.log(host.Level.Error, utf8("moesif: cannot dispatch to {} (result {})")).str(this.cfg.endpoint.target).int(<i32>r).write();
       this.retryOrDrop(b, now, 0);
       return;
     }
@@ -196,7 +197,7 @@ export class Sender {
       const map = this.responseHeaders;
       host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
       const statusText = map.get(":status");
-      const status = statusText === null ? 0 : I32.parseInt(statusText);
+      const status = statusText === null ? 0 : leadingDecimal(statusText);
       const etag = map.get("x-moesif-config-etag");
       if (etag !== null) this.configEtag = etag;
       const tag = map.get("x-moesif-rules-tag");
@@ -223,8 +224,8 @@ export class Sender {
       return;
     }
     if (outcome == Outcome.Reject) {
-      host.logMessage(host.Level.Error, "moesif: collector rejected a batch of " + b.events.toString() +
-        " events with HTTP " + status.toString() + "; dropped (check application_id and api_endpoint)");
+      host.log(host.Level.Error, utf8("moesif: collector rejected a batch of {} events with HTTP {}; dropped (check application_id and api_endpoint)"))
+        .int(b.events).int(status).write();
       if (this.queue.finish(b)) {
         this.queue.count(Drop.Rejected, <u64>b.events);
       }
@@ -237,13 +238,13 @@ export class Sender {
     if (mayRetry(b.firstAttempt, now, <i64>this.cfg.maxRetryTimeMs)) {
       if (this.queue.release(b, now + backoffMs(b.attempts))) this.counters.batchesRetried++;
       if (this.cfg.debug) {
-        host.logMessage(host.Level.Warn, "moesif: batch of " + b.events.toString() + " events failed (HTTP " +
-          status.toString() + ", 0 = no response); retry " + (b.attempts + 1).toString() + " in " + backoffMs(b.attempts).toString() + " ms");
+        host.log(host.Level.Warn, utf8("moesif: batch of {} events failed (HTTP {}, 0 = no response); retry {} in {} ms"))
+          .int(b.events).int(status).int(b.attempts + 1).int(backoffMs(b.attempts)).write();
       }
       return;
     }
-    host.logMessage(host.Level.Error, "moesif: dropping a batch of " + b.events.toString() +
-      " events after retrying for " + (now - b.firstAttempt).toString() + " ms (last HTTP status " + status.toString() + ")");
+    host.log(host.Level.Error, utf8("moesif: dropping a batch of {} events after retrying for {} ms (last HTTP status {})"))
+      .int(b.events).int(now - b.firstAttempt).int(status).write();
     if (this.queue.finish(b)) {
       this.queue.count(Drop.RetryExhausted, <u64>b.events);
     }

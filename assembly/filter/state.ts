@@ -1,7 +1,7 @@
 // The per-worker state of an active filter entry, shared by the root context (tick,
 // callbacks) and the request contexts: its own module so neither imports the other.
 import { RootContext } from "@solo-io/proxy-runtime/assembly";
-import { ByteBuf } from "../lib/bytes";
+import { ByteBuf, leadingDecimal } from "../lib/bytes";
 import { Config } from "../moesif/config";
 import { Exchange } from "../moesif/event";
 import { IdentityConfig } from "../moesif/identity";
@@ -12,6 +12,7 @@ import { Remote } from "./remote";
 import { MAX_IN_FLIGHT, Sender } from "./sender";
 import * as host from "./host";
 import { ZoneGate } from "./zone";
+import { utf8, Utf8 } from "../lib/utf8";
 
 /** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
 const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
@@ -27,13 +28,18 @@ class HostKv extends Kv {
 export class Metrics {
   private ids: Array<i64> = [];
   private last: Array<u64> = [];
-  static readonly NAMES: Array<string> = ["events_queued", "events_sent", "events_dropped", "batches_retried"];
 
   constructor() {
-    for (let i = 0; i < Metrics.NAMES.length; i++) {
-      this.ids.push(host.defineMetric(host.MetricType.Counter, "moesif_" + Metrics.NAMES[i]));
-      this.last.push(0);
-    }
+    // The order of update()'s values.
+    this.define(utf8("moesif_events_queued"));
+    this.define(utf8("moesif_events_sent"));
+    this.define(utf8("moesif_events_dropped"));
+    this.define(utf8("moesif_batches_retried"));
+  }
+
+  private define(name: Utf8): void {
+    this.ids.push(host.defineMetric(host.MetricType.Counter, name));
+    this.last.push(0);
   }
 
   update(values: Array<u64>): void {
@@ -124,7 +130,7 @@ export class FilterState {
     if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();
     } else {
-      host.logMessage(host.Level.Warn, "moesif: enable_metrics needs Kong 3.8 or later (this is '" + kongVersion + "'); metrics are off");
+      host.log(host.Level.Warn, utf8("moesif: enable_metrics needs Kong 3.8 or later (this is '{}'); metrics are off")).str(kongVersion).write();
     }
   }
 
@@ -184,10 +190,10 @@ export class StateRoot extends RootContext {
 
 /** Whether a Kong version ("3.8.0", "3.9.1.0-enterprise") is at least major.minor; unknown → false. */
 export function atLeast(version: string, major: i32, minor: i32): bool {
-  const parts = version.split(".");
-  if (parts.length < 2) return false;
-  const ma = I32.parseInt(parts[0]);
-  const mi = I32.parseInt(parts[1]);
+  const dot = version.indexOf(".");
+  if (dot < 0) return false;
+  const ma = leadingDecimal(version);
+  const mi = leadingDecimal(version, dot + 1);
   return ma > major || (ma == major && mi >= minor);
 }
 

@@ -21,6 +21,7 @@ import { ByteBuf } from "../lib/bytes";
 import { Drop, SharedQueue, SLOT_HEADER } from "../moesif/queue";
 import { Config } from "../moesif/config";
 import * as host from "./host";
+import { utf8 } from "../lib/utf8";
 
 /** A re-created instance waits this long before probing, doubled per tick chain beyond two. */
 const PROBE_BACKOFF_MS: i64 = 1000;
@@ -125,10 +126,10 @@ export class ZoneGate {
       return true;
     }
     if (!this.fresh && !this.due(now, tickMs, queue)) return false;
-    if (this.cfg.debug) host.logMessage(host.Level.Info, "moesif: probing the shared-data zone '" + this.cfg.kvNamespace + "'");
+    if (this.cfg.debug) host.log(host.Level.Info, utf8("moesif: probing the shared-data zone '{}'")).str(this.cfg.kvNamespace).write();
     queue.tail(); // traps here when no zone takes the queue's keys
     this.ready = true;
-    if (!this.fresh) host.logMessage(host.Level.Info, "moesif: shared data answers; events are queued again");
+    if (!this.fresh) host.log(host.Level.Info, utf8("moesif: shared data answers; events are queued again")).write();
     this.flush(queue);
     return true;
   }
@@ -182,9 +183,10 @@ export class ZoneGate {
     const next = waitMs < 0
       ? "no further checks until nginx reloads"
       : "next check in " + ((waitMs + 999) / 1000).toString() + " s";
-    host.logMessage(host.Level.Error, "moesif: restarted after a trap; no events are queued until shared data answers (" + next +
-      "). For 'could not resolve namespace', add a shm_kv zone for '" + ns + "/' keys: nginx_wasm_shm_kv_" + ns +
-      " (Kong 3.6+; nginx_wasm_shm_" + ns + " on 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone, Kong 3.7+), e.g. 32m")
+    host.log(host.Level.Error, utf8("moesif: restarted after a trap; no events are queued until shared data answers ({}). " +
+      "For 'could not resolve namespace', add a shm_kv zone for '{}/' keys: nginx_wasm_shm_kv_{} " +
+      "(Kong 3.6+; nginx_wasm_shm_{} on 3.4/3.5) or nginx_wasm_shm_kv (the '*' zone, Kong 3.7+), e.g. 32m"))
+      .str(next).str(ns).str(ns).str(ns).write();
   }
 }
 

@@ -1,5 +1,6 @@
 // A growable byte buffer. Encoders write into one reused ByteBuf instead of building
 // strings, so the per-request path allocates only when a buffer has to grow.
+import { Utf8, utf8Bytes, utf8Length } from "./utf8";
 
 export class ByteBuf {
   /** Start of the backing store (a pinned-free ArrayBuffer kept alive by `store`). */
@@ -61,6 +62,18 @@ export class ByteBuf {
   /** Append another ByteBuf's content. */
   append(other: ByteBuf): void {
     this.raw(other.ptr, other.length);
+  }
+
+  /** Append static UTF-8 text (`utf8("…")`). */
+  lit(text: Utf8): void {
+    const n = utf8Length(text);
+    const src = utf8Bytes(text);
+    // Eight bytes a step, the last step past the end (within the ensured room; static data
+    // is followed by more memory): short texts cost no memory.copy call.
+    this.ensure(n + 8);
+    const w = this.ptr + <usize>this.length;
+    for (let i = 0; i < n; i += 8) store<u64>(w + <usize>i, load<u64>(src + <usize>i));
+    this.length += n;
   }
 
   /** Append a string as UTF-8 (ASCII fast path, surrogates as in String.UTF8). */
@@ -178,6 +191,21 @@ export function asciiLower(s: string): string {
     if (isUpperAscii(c)) store<u16>(changetype<usize>(out) + (<usize>i << 1), c + 32);
   }
   return out;
+}
+
+/**
+ * The decimal number at the start of `s[from..]` (0 when no digit is there), saturating at
+ * i32.MAX_VALUE. For host-written digits (HTTP statuses, ports, version parts): unlike
+ * I32.parseInt, no whitespace, sign or radix prefix, and no strtol in the module.
+ */
+export function leadingDecimal(s: string, from: i32 = 0): i32 {
+  let v = 0;
+  for (let i = from, n = s.length; i < n; i++) {
+    const d = <u32>s.charCodeAt(i) - 0x30;
+    if (d > 9) break;
+    v = v > 214748363 ? i32.MAX_VALUE : v * 10 + <i32>d;
+  }
+  return v;
 }
 
 @inline function isUpperAscii(c: i32): bool {

@@ -25,7 +25,7 @@
 // a catastrophic pattern such as (a+)+$ returns false once it is spent and sets `exhausted`.
 // Backtracking (rather than a Pike VM) keeps backreferences and lookahead exact.
 
-import { casemap, bsearch, SPECIALS_UPPER } from "~lib/util/casemap";
+import { FOLD_RUN_COUNT, FOLD_RUNS } from "./regex_fold";
 
 // Opcodes. Jump offsets are relative to the instruction's own index, so a compiled atom can be
 // copied when a counted repeat is unrolled.
@@ -97,16 +97,34 @@ let foldBits: StaticArray<u32> | null = null;
   return canonWide(c);
 }
 
+/** canon() for units >= 128: a binary search in the folding table's runs (regex_fold.ts). */
 function canonWide(c: i32): i32 {
-  if (c >= 0xd800 && c <= 0xdfff) return c;
-  // Circled letters are not covered by the casemap tables (String#toUpperCase special-cases them too).
-  if (c >= 0x24d0 && c <= 0x24e9) return c - 26;
-  if (c >= 0xdf && c <= 0xfb17) {
-    if (bsearch(<u32>c, changetype<usize>(SPECIALS_UPPER), SPECIALS_UPPER.length) >= 0) return c;
+  let lo = 0;
+  let hi = FOLD_RUN_COUNT - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const run = FOLD_RUNS + <usize>mid * 6;
+    const start = <i32>load<u16>(run);
+    if (c < start) {
+      hi = mid - 1;
+      continue;
+    }
+    const shape = <i32>load<u16>(run, 2);
+    const stride = (shape & 1) + 1;
+    const off = c - start;
+    // Past this run's last unit: a later run may hold c (runs are disjoint and sorted).
+    if (off > ((shape >> 1) - 1) * stride) {
+      lo = mid + 1;
+      continue;
+    }
+    return off % stride == 0 ? (c + <i32>load<u16>(run, 4)) & 0xffff : c;
   }
-  const u = casemap(<u32>c, 1) & 0x1fffff;
-  if (u >= 0x10000 || u < 128) return c;
-  return u;
+  return c;
+}
+
+/** JavaScript's Canonicalize (non-unicode ignoreCase) of a UTF-16 unit; exported for tests. */
+export function canonicalize(c: i32): i32 {
+  return canon(c);
 }
 
 function hexVal(c: i32): i32 {

@@ -5,6 +5,7 @@ import { ByteBuf } from "../lib/bytes";
 import { copyJsonMasked } from "../lib/json";
 import { encodeBase64 } from "../lib/base64";
 import { inflate, InflateResult, Wrapper } from "../lib/inflate";
+import { utf8 } from "../lib/utf8";
 
 export const enum Omitted {
   None = 0,
@@ -72,17 +73,17 @@ export function writeBody(
   }
   if (!compressed && contentType !== null && containsIgnoreCase(contentType, "json")) {
     const mark = out.length;
-    out.str(',"body":');
+    out.lit(utf8(',"body":'));
     if (copyJsonMasked(ptr, n, masks, out)) {
-      out.str(',"transfer_encoding":"json"');
+      out.lit(utf8(',"transfer_encoding":"json"'));
       shrink();
       return Omitted.None;
     }
     out.length = mark; // not valid JSON after all: base64
   }
-  out.str(',"body":"');
+  out.lit(utf8(',"body":"'));
   encodeBase64(ptr, n, out);
-  out.str('","transfer_encoding":"base64"');
+  out.lit(utf8('","transfer_encoding":"base64"'));
   shrink();
   return Omitted.None;
 }

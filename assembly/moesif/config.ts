@@ -1,7 +1,7 @@
 // The filter's JSON configuration: every option of the Lua plugin (same names and
 // defaults, Kong 3.x column) plus the filter's own. Parsing never traps; a bad config
 // yields one error naming the field, and the filter then stays inert (SPEC §3).
-import { asciiLower } from "../lib/bytes";
+import { asciiLower, leadingDecimal } from "../lib/bytes";
 import { JsonType, JsonValue, parseJson } from "../lib/json_value";
 
 export const FILTER_VERSION = "0.1.0";
@@ -87,7 +87,7 @@ class Reader {
   error: string = "";
   constructor(public obj: JsonValue) {}
 
-  private fail(field: string, problem: string): void {
+  fail(field: string, problem: string): void {
     if (this.error.length == 0) this.error = "invalid config: field '" + field + "' " + problem;
   }
 
@@ -190,7 +190,8 @@ export function parseEndpoint(url: string, out: Endpoint): bool {
       const c = port.charCodeAt(i);
       if (c < 48 || c > 57) return false;
     }
-    if (I32.parseInt(port) > 65535 || I32.parseInt(port) == 0) return false;
+    const p = leadingDecimal(port);
+    if (p > 65535 || p == 0) return false;
   }
   if (host.length == 0) return false;
   out.target = host + ":" + port;
@@ -214,18 +215,12 @@ export function parseConfig(text: string): ConfigResult {
   }
 
   c.applicationId = r.str("application_id", "").trim();
-  if (r.error.length == 0 && c.applicationId.length == 0) {
-    result.error = "invalid config: field 'application_id' is required";
-    return result;
-  }
+  if (r.error.length == 0 && c.applicationId.length == 0) return failed(result, r, "application_id", "is required");
   c.apiEndpoint = r.str("api_endpoint", c.apiEndpoint);
-  if (r.error.length == 0 && !parseEndpoint(c.apiEndpoint, c.endpoint)) {
-    result.error = "invalid config: field 'api_endpoint' must be an http:// or https:// URL";
-    return result;
-  }
+  if (r.error.length == 0 && !parseEndpoint(c.apiEndpoint, c.endpoint)) return failed(result, r, "api_endpoint", "must be an http:// or https:// URL");
   if (r.has("timeout")) {
     r.int("timeout", 0, 0, 3600000);
-    result.warnings.push("config field 'timeout' is deprecated and ignored; use connect_timeout and send_timeout");
+    deprecated(result, "timeout", " and ignored", "connect_timeout and send_timeout");
   }
   c.connectTimeout = r.int("connect_timeout", c.connectTimeout, 1, 3600000);
   c.sendTimeout = r.int("send_timeout", c.sendTimeout, 1, 3600000);
@@ -240,11 +235,11 @@ export function parseConfig(text: string): ConfigResult {
   const legacyRequestMasks = r.strings("request_masks", false);
   const legacyResponseMasks = r.strings("response_masks", false);
   if (legacyRequestMasks.length > 0) {
-    result.warnings.push("config field 'request_masks' is deprecated; use request_body_masks");
+    deprecated(result, "request_masks", "", "request_body_masks");
     if (c.requestBodyMasks.length == 0) c.requestBodyMasks = legacyRequestMasks;
   }
   if (legacyResponseMasks.length > 0) {
-    result.warnings.push("config field 'response_masks' is deprecated; use response_body_masks");
+    deprecated(result, "response_masks", "", "response_body_masks");
     if (c.responseBodyMasks.length == 0) c.responseBodyMasks = legacyResponseMasks;
   }
   c.requestQueryMasks = r.strings("request_query_masks", false);
@@ -252,11 +247,14 @@ export function parseConfig(text: string): ConfigResult {
   c.batchMaxBytes = r.int("batch_max_bytes", c.batchMaxBytes, 1024, 67108864);
   c.userIdHeader = asciiLower(r.str("user_id_header", "").trim());
   c.companyIdHeader = asciiLower(r.str("company_id_header", "").trim());
-  const authNames = r.str("authorization_header_name", "authorization").split(",");
+  const authNames = r.str("authorization_header_name", "authorization");
   c.authorizationHeaderNames = [];
-  for (let i = 0; i < authNames.length; i++) {
-    const n = asciiLower(authNames[i].trim());
+  for (let from = 0; from <= authNames.length;) {
+    let to = authNames.indexOf(",", from);
+    if (to < 0) to = authNames.length;
+    const n = asciiLower(authNames.substring(from, to).trim());
     if (n.length > 0) c.authorizationHeaderNames.push(n);
+    from = to + 1;
   }
   c.authorizationUserIdField = r.str("authorization_user_id_field", "sub").trim();
   c.authorizationCompanyIdField = r.str("authorization_company_id_field", "").trim();
@@ -274,16 +272,24 @@ export function parseConfig(text: string): ConfigResult {
   c.enableMetrics = r.bool("enable_metrics", false);
   c.logSummaryIntervalMs = r.int("log_summary_interval_ms", c.logSummaryIntervalMs, 0, 86400000);
   c.kvNamespace = r.str("kv_namespace", c.kvNamespace);
-  if (r.error.length == 0 && !validNamespace(c.kvNamespace)) {
-    result.error = "invalid config: field 'kv_namespace' must match ^[a-z0-9_-]+$";
-    return result;
-  }
+  if (!validNamespace(c.kvNamespace)) r.fail("kv_namespace", "must match ^[a-z0-9_-]+$");
   if (r.error.length > 0) {
     result.error = r.error;
     return result;
   }
   result.config = c;
   return result;
+}
+
+/** `result` with the error for `field` (the reader had none yet). */
+function failed(result: ConfigResult, r: Reader, field: string, problem: string): ConfigResult {
+  r.fail(field, problem);
+  result.error = r.error;
+  return result;
+}
+
+function deprecated(result: ConfigResult, field: string, ignored: string, instead: string): void {
+  result.warnings.push("config field '" + field + "' is deprecated" + ignored + "; use " + instead);
 }
 
 function validNamespace(ns: string): bool {

@@ -3,6 +3,7 @@
 import { ByteBuf } from "../lib/bytes";
 import { writeJsonString, writeJsonStringBytes } from "../lib/json";
 import { writeIsoTime } from "../lib/time";
+import { utf8, Utf8 } from "../lib/utf8";
 import { Config } from "./config";
 import { HeaderMap } from "./headermap";
 import { Identity } from "./identity";
@@ -73,21 +74,21 @@ export class Exchange {
 
 /** Appends the event JSON for `ex` to `out`. */
 export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
-  out.str('{"request":{"time":"');
+  out.lit(utf8('{"request":{"time":"'));
   writeIsoTime(out, ex.startMs);
-  out.str('","uri":');
+  out.lit(utf8('","uri":'));
   uriScratch.clear();
   writeRequestUri(uriScratch, ex.scheme, ex.host, ex.path, cfg.requestQueryMasks);
   writeJsonStringBytes(out, uriScratch.ptr, uriScratch.length);
-  out.str(',"verb":');
+  out.lit(utf8(',"verb":'));
   writeJsonString(out, ex.method);
-  out.str(',"api_version":');
+  out.lit(utf8(',"api_version":'));
   writeJsonString(out, cfg.apiVersion);
   if (ex.ipAddress.length > 0) {
-    out.str(',"ip_address":');
+    out.lit(utf8(',"ip_address":'));
     writeJsonString(out, ex.ipAddress);
   }
-  out.str(',"headers":');
+  out.lit(utf8(',"headers":'));
   ex.requestHeaders.writeJson(out, cfg.requestHeaderMasks, ex.addedTransactionHeader ? ex.transactionId : null);
   if (ex.requestOmitted == Omitted.None && ex.requestBody.length > 0) {
     ex.requestOmitted = writeBody(
@@ -96,11 +97,11 @@ export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
       cfg.requestBodyMasks, !cfg.disableGzipPayloadDecompression, cfg.requestMaxBodySizeLimit,
     );
   }
-  out.str('},"response":{"time":"');
+  out.lit(utf8('},"response":{"time":"'));
   writeIsoTime(out, ex.endMs);
-  out.str('","status":');
+  out.lit(utf8('","status":'));
   out.int(ex.status);
-  out.str(',"headers":');
+  out.lit(utf8(',"headers":'));
   ex.responseHeaders.writeJson(out, cfg.responseHeaderMasks);
   if (ex.responseOmitted == Omitted.None && ex.responseBody.length > 0) {
     ex.responseOmitted = writeBody(
@@ -112,53 +113,52 @@ export function writeEvent(out: ByteBuf, ex: Exchange, cfg: Config): void {
   out.byte(0x7d);
   const user = ex.identity.userId;
   if (user !== null) {
-    out.str(',"user_id":');
+    out.lit(utf8(',"user_id":'));
     writeJsonString(out, user);
   }
   const company = ex.identity.companyId;
   if (company !== null) {
-    out.str(',"company_id":');
+    out.lit(utf8(',"company_id":'));
     writeJsonString(out, company);
   }
   const session = ex.sessionToken;
   if (session !== null) {
-    out.str(',"session_token":');
+    out.lit(utf8(',"session_token":'));
     writeJsonString(out, session);
   }
   if (ex.transactionId.length > 0) {
-    out.str(',"transaction_id":');
+    out.lit(utf8(',"transaction_id":'));
     writeJsonStringBytes(out, ex.transactionId.ptr, ex.transactionId.length);
   }
-  out.str(',"direction":"Incoming","weight":');
+  out.lit(utf8(',"direction":"Incoming","weight":'));
   out.int(ex.weight);
   const blocked = ex.blockedBy;
   if (blocked !== null) {
-    out.str(',"blocked_by":');
+    out.lit(utf8(',"blocked_by":'));
     writeJsonString(out, blocked);
   }
-  out.str(',"metadata":{"kong":{');
+  out.lit(utf8(',"metadata":{"kong":{'));
   let n = 0;
-  n = field(out, n, "route_id", ex.routeId);
-  n = field(out, n, "service_id", ex.serviceId);
-  n = field(out, n, "route_name", ex.routeName);
-  n = field(out, n, "service_name", ex.serviceName);
+  n = field(out, n, utf8('"route_id":'), ex.routeId);
+  n = field(out, n, utf8('"service_id":'), ex.serviceId);
+  n = field(out, n, utf8('"route_name":'), ex.routeName);
+  n = field(out, n, utf8('"service_name":'), ex.serviceName);
   out.byte(0x7d);
   if (ex.requestOmitted != Omitted.None || ex.responseOmitted != Omitted.None) {
-    out.str(',"moesif":{');
+    out.lit(utf8(',"moesif":{'));
     n = 0;
-    if (ex.requestOmitted != Omitted.None) n = field(out, n, "request_body_omitted", omittedName(ex.requestOmitted));
-    if (ex.responseOmitted != Omitted.None) n = field(out, n, "response_body_omitted", omittedName(ex.responseOmitted));
+    if (ex.requestOmitted != Omitted.None) n = field(out, n, utf8('"request_body_omitted":'), omittedName(ex.requestOmitted));
+    if (ex.responseOmitted != Omitted.None) n = field(out, n, utf8('"response_body_omitted":'), omittedName(ex.responseOmitted));
     out.byte(0x7d);
   }
-  out.str("}}");
+  out.lit(utf8("}}"));
 }
 
-function field(out: ByteBuf, n: i32, name: string, value: string): i32 {
+/** `key`: the quoted name and its colon. */
+function field(out: ByteBuf, n: i32, key: Utf8, value: string): i32 {
   if (value.length == 0) return n;
   if (n > 0) out.byte(0x2c);
-  out.byte(0x22);
-  out.str(name);
-  out.str('":');
+  out.lit(key);
   writeJsonString(out, value);
   return n + 1;
 }

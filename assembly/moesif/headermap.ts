@@ -4,6 +4,7 @@
 import { HeaderLookup } from "./headers";
 import { ByteBuf } from "../lib/bytes";
 import { writeJsonLowerAsciiStringBytes, writeJsonStringBytes } from "../lib/json";
+import { utf8 } from "../lib/utf8";
 
 /** Per pair, 5 u32: key pointer, key length, value pointer, value length, name hash. */
 const ENTRY: usize = 20;
@@ -193,7 +194,7 @@ export class HeaderMap extends HeaderLookup {
     }
     if (transactionId !== null && !masks.includes("x-moesif-transaction-id")) {
       if (!first) out.byte(0x2c);
-      out.str('"x-moesif-transaction-id":');
+      out.lit(utf8('"x-moesif-transaction-id":'));
       writeJsonStringBytes(out, transactionId.ptr, transactionId.length);
     }
     out.byte(0x7d);

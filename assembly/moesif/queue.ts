@@ -8,6 +8,7 @@
 // full zones may evict silently (lost slots are detected and counted).
 import { ByteBuf } from "../lib/bytes";
 import { crc32 } from "../lib/checksum";
+import { utf8, utf8Bytes } from "../lib/utf8";
 
 export const enum KvResult {
   Ok = 0,
@@ -33,7 +34,7 @@ const META_HEADER: i32 = 24;
 export const MAX_LEASES: i32 = 32;
 const CAS_TRIES: i32 = 16;
 
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const ALPHABET = utf8Bytes(utf8("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"));
 
 export const enum Drop {
   QueueFull = 0,
@@ -719,9 +720,8 @@ function makeKey(prefix: ArrayBuffer, code: u32): ArrayBuffer {
 }
 
 @inline function writeCode(dst: usize, code: u32): void {
-  const a = changetype<usize>(ALPHABET);
-  store<u8>(dst, <u8>load<u16>(a + ((<usize>(code >> 18) & 63) << 1)));
-  store<u8>(dst, <u8>load<u16>(a + ((<usize>(code >> 12) & 63) << 1)), 1);
-  store<u8>(dst, <u8>load<u16>(a + ((<usize>(code >> 6) & 63) << 1)), 2);
-  store<u8>(dst, <u8>load<u16>(a + ((<usize>code & 63) << 1)), 3);
+  store<u8>(dst, load<u8>(ALPHABET + (<usize>(code >> 18) & 63)));
+  store<u8>(dst, load<u8>(ALPHABET + (<usize>(code >> 12) & 63)), 1);
+  store<u8>(dst, load<u8>(ALPHABET + (<usize>(code >> 6) & 63)), 2);
+  store<u8>(dst, load<u8>(ALPHABET + (<usize>code & 63)), 3);
 }
