@@ -1,5 +1,6 @@
 // Times one kernel of bench/kernels.ts under Wasmtime (Cranelift), through the standard wasm.h C API
-// of the engine's libwasmtime.so. Usage: wasmkern MS KERNEL INPUT MODULE... ; prints best ns per call.
+// of the engine's libwasmtime.so. Usage: wasmkern MS KERNEL INPUT MODULE... ; prints best ns per call
+// for each module.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,11 @@ typedef struct { size_t size; wasm_exporttype_t **data; } wasm_exporttype_vec_t;
 typedef struct { uint8_t kind; union { int32_t i32; int64_t i64; float f32; double f64; void *ref; } of; } wasm_val_t;
 typedef struct { size_t size; wasm_val_t *data; } wasm_val_vec_t;
 
+typedef struct wasm_config_t wasm_config_t;
 wasm_engine_t *wasm_engine_new(void);
+wasm_config_t *wasm_config_new(void);
+wasm_engine_t *wasm_engine_new_with_config(wasm_config_t *);
+void wasmtime_config_profiler_set(wasm_config_t *, uint8_t);
 wasm_store_t *wasm_store_new(wasm_engine_t *);
 wasm_module_t *wasm_module_new(wasm_store_t *, const wasm_byte_vec_t *);
 wasm_instance_t *wasm_instance_new(wasm_store_t *, const wasm_module_t *, const wasm_extern_vec_t *, wasm_trap_t **);
@@ -81,7 +86,11 @@ int main(int argc, char **argv) {
   const char *kernel = argv[2];
   size_t inLen; char *in = slurp(argv[3], &inLen);
   int nm = argc - 4;
-  wasm_engine_t *engine = wasm_engine_new();
+  // WASMKERN_PROFILE=jitdump|perfmap: code maps for `perf record -k mono` / `perf record`.
+  const char *prof = getenv("WASMKERN_PROFILE");
+  wasm_config_t *config = wasm_config_new();
+  if (prof) wasmtime_config_profiler_set(config, !strcmp(prof, "jitdump") ? 1 : 3);
+  wasm_engine_t *engine = wasm_engine_new_with_config(config);
   wasm_store_t *store = wasm_store_new(engine);
   Mod mods[8];
   for (int i = 0; i < nm; i++) {
