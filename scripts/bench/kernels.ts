@@ -1,4 +1,4 @@
-// `tsx scripts/bench/kernels.ts [--base FILE]... [--ms N] [--engine]`: throughput (MB/s, best of several
+// `tsx scripts/bench/kernels.ts [--base FILE]... [--ms N] [--engine] [--only json|gunzip|crc32]`: throughput (MB/s, best of several
 // rounds, CPU time) of the body pipeline's kernels — JSON validation/masked copy and gunzip —
 // on the benchmark's bodies and on other realistic shapes, in Node's V8 (or with --engine in
 // the engine's Wasmtime). bench/kernels.ts
@@ -85,6 +85,7 @@ const gzips: Array<[string, Uint8Array, number]> = [
   ["engine 10 KB gzip", new Uint8Array(egz.gz), egz.raw],
   ["api list gzip", new Uint8Array(gzipSync(bodies[1][1])), bodies[1][1].length],
   ["indented gzip", new Uint8Array(gzipSync(bodies[2][1])), bodies[2][1].length],
+  ["2 KB JSON gzip", new Uint8Array(gzipSync(jsonBody(2048, 5))), 2048],
 ];
 
 type Kernels = Record<string, (...a: number[]) => number> & { memory: WebAssembly.Memory };
@@ -138,6 +139,7 @@ function measureEngine(kernel: string, input: Uint8Array, bytes: number): number
   return r.stdout.trim().split(" ").map((ns) => bytes / 1e6 / (Number(ns) / 1e9));
 }
 
+const only = opt("--only")[0];
 const line = (kernel: string, name: string, bytes: number, mbs: number[]): void => {
   const cols = mbs.map((m) => `${m.toFixed(0).padStart(6)} MB/s ${(1e3 / m).toFixed(2).padStart(5)} ns/B`);
   const ratio = mbs.length > 1 ? `  x${(mbs[mbs.length - 1] / mbs[0]).toFixed(2)}` : "";
@@ -145,7 +147,7 @@ const line = (kernel: string, name: string, bytes: number, mbs: number[]): void 
 };
 
 console.log(`modules: ${wasmPaths.join(", ")}${wasmPaths.length > 1 ? " (ratio: last/first)" : ""}; ${engine ? "Wasmtime" : "V8"}`);
-for (const [name, body] of bodies) {
+for (const [name, body] of only && only !== "json" ? [] : bodies) {
   for (const k of modules) {
     load(k, body);
     if (k.json(body.length, 1, 0) !== body.length) throw new Error(`${name}: not copied whole`);
@@ -159,7 +161,7 @@ for (const [name, body] of bodies) {
   line("copy", name, body.length, measure(body.length, (k, n) => k.json(body.length, n, 0)));
   line("masked", name, body.length, measure(body.length, (k, n) => k.json(body.length, n, 1)));
 }
-for (const [name, body, raw] of gzips) {
+for (const [name, body, raw] of only && only !== "gunzip" ? [] : gzips) {
   for (const k of modules) {
     load(k, body);
     if (k.gunzip(body.length, 1) !== raw) throw new Error(`${name}: gunzip failed`);
@@ -168,4 +170,4 @@ for (const [name, body, raw] of gzips) {
 }
 const [crcName, crcBody] = bodies[0];
 for (const k of modules) load(k, crcBody);
-line("crc32", crcName, crcBody.length, engine ? measureEngine("crc", crcBody, crcBody.length) : measure(crcBody.length, (k, n) => k.crc(crcBody.length, n)));
+if (!only || only === "crc32") line("crc32", crcName, crcBody.length, engine ? measureEngine("crc", crcBody, crcBody.length) : measure(crcBody.length, (k, n) => k.crc(crcBody.length, n)));
