@@ -44,6 +44,7 @@ before(async () => {
     "--runtime", "incremental",
     "--exportRuntime",
     "--use", "abort=",
+    "--enable", "simd",
     "-O3",
   ]);
   const { instance } = await WebAssembly.instantiate(readFileSync(WASM), {});

@@ -1,6 +1,6 @@
 import { ByteBuf } from "../lib/bytes";
 import { deflate } from "../lib/deflate";
-import { inflate, InflateResult, Wrapper } from "../lib/inflate";
+import { DIST_BASE, DIST_EXTRA, inflate, InflateResult, LEN_BASE, LEN_EXTRA, reverseBits, Wrapper } from "../lib/inflate";
 
 // Streams below were produced with Node's zlib (deflateRawSync / deflateSync / gzipSync) or
 // written bit by bit where zlib cannot produce them; comments give the source.
@@ -190,6 +190,128 @@ describe("inflate: hostile input", () => {
     for (let w = 0; w < 4; w++) {
       expect(inflate(0, 0, <Wrapper>w, 100, out)).toBe(InflateResult.Invalid);
       expect(inflate(0, -5, <Wrapper>w, 100, out)).toBe(InflateResult.Invalid);
+    }
+  });
+});
+
+// Fixed-Huffman streams written here: `dist` literals, one match, three literals. Matches are
+// copied in 16- or 8-byte steps when the distance allows and the buffer has room past the
+// match, byte by byte otherwise; each (distance, length) is checked both ways, the second time
+// with the output ending exactly at the buffer's capacity.
+let bitBuf: u64 = 0;
+let bitCount: u32 = 0;
+function putBits(out: ByteBuf, v: u32, n: u32): void {
+  bitBuf |= (<u64>v) << bitCount;
+  bitCount += n;
+  while (bitCount >= 8) {
+    out.byte(<u32>(bitBuf & 0xff));
+    bitBuf >>= 8;
+    bitCount -= 8;
+  }
+}
+function putCode(out: ByteBuf, code: u32, len: u32): void {
+  putBits(out, reverseBits(code, len), len);
+}
+function putSymbol(out: ByteBuf, sym: u32): void {
+  if (sym < 144) putCode(out, 0x30 + sym, 8);
+  else if (sym < 256) putCode(out, 0x190 + sym - 144, 9);
+  else if (sym < 280) putCode(out, sym - 256, 7);
+  else putCode(out, 0xc0 + sym - 280, 8);
+}
+function putMatch(out: ByteBuf, length: u32, dist: u32): void {
+  let i = 28;
+  while (<u32>load<u16>(LEN_BASE + (<usize>i << 1)) > length) i--;
+  putSymbol(out, 257 + i);
+  putBits(out, length - <u32>load<u16>(LEN_BASE + (<usize>i << 1)), load<u8>(LEN_EXTRA + i));
+  let d = 29;
+  while (<u32>load<u16>(DIST_BASE + (<usize>d << 1)) > dist) d--;
+  putCode(out, d, 5);
+  putBits(out, dist - <u32>load<u16>(DIST_BASE + (<usize>d << 1)), load<u8>(DIST_EXTRA + d));
+}
+
+describe("inflate: match copies", () => {
+  it("repeats correctly at every distance 1-40 (and far ones) for lengths 3-258, with and without room after", () => {
+    const DISTS: i32[] = [];
+    for (let d = 1; d <= 40; d++) DISTS.push(d);
+    DISTS.push(100);
+    DISTS.push(1000);
+    const LENGTHS: i32[] = [];
+    for (let l = 3; l <= 40; l++) LENGTHS.push(l);
+    LENGTHS.push(100);
+    LENGTHS.push(257);
+    LENGTHS.push(258);
+    let failures = 0;
+    let first = "";
+    const stream = new ByteBuf();
+    const want = new ByteBuf();
+    for (let di = 0; di < DISTS.length; di++) {
+      for (let li = 0; li < LENGTHS.length; li++) {
+        const dist = DISTS[di];
+        const length = LENGTHS[li];
+        stream.clear();
+        want.clear();
+        bitBuf = 0;
+        bitCount = 0;
+        putBits(stream, 3, 3); // final block, fixed Huffman
+        for (let i = 0; i < dist; i++) {
+          const c = <u32>((i * 37 + dist * 11 + length) & 0xff);
+          putSymbol(stream, c);
+          want.byte(c);
+        }
+        putMatch(stream, <u32>length, <u32>dist);
+        for (let i = 0; i < length; i++) want.byte(load<u8>(want.ptr + <usize>(want.length - dist)));
+        for (let i = 0; i < 3; i++) {
+          putSymbol(stream, 0x41 + i);
+          want.byte(0x41 + i);
+        }
+        putSymbol(stream, 256);
+        putBits(stream, 0, 7); // flush
+        for (let tight = 0; tight < 2; tight++) {
+          // tight: output that ends exactly at the buffer's capacity (no room to over-write).
+          const out = new ByteBuf(4096);
+          const pad = tight ? out.capacity - want.length : 0;
+          for (let i = 0; i < pad; i++) out.byte(0x2e);
+          const r = inflate(stream.ptr, stream.length, Wrapper.Raw, want.length, out);
+          const ok =
+            r == InflateResult.Ok &&
+            out.length == pad + want.length &&
+            memory.compare(out.ptr + <usize>pad, want.ptr, <usize>want.length) == 0;
+          if (!ok) {
+            if (failures == 0) first = "distance " + dist.toString() + " length " + length.toString() + (tight ? " tight" : "");
+            failures++;
+          }
+        }
+      }
+    }
+    expect(failures).toBe(0, first);
+  });
+});
+
+describe("inflate: long dynamic blocks", () => {
+  it("decodes literal-heavy blocks with 4 KB or more of input left (12-bit table, literal pairs)", () => {
+    // Random letters from skewed alphabets: short codes that pair up, and long ones that
+    // need sub-tables; little for the matcher to find.
+    let seed: u32 = 12345;
+    const text = new ByteBuf(40000);
+    for (let i = 0; i < 40000; i++) {
+      seed ^= seed << 13;
+      seed ^= seed >> 17;
+      seed ^= seed << 5;
+      const r = seed % 100;
+      text.byte(r < 60 ? 0x61 + (seed >> 8) % 8 : r < 95 ? 0x41 + (seed >> 8) % 26 : (seed >> 8) & 0xff);
+    }
+    const packed = new ByteBuf();
+    deflate(text.ptr, text.length, packed, Wrapper.Raw);
+    expect(packed.length).toBeGreaterThan(8192);
+    const out = new ByteBuf();
+    expect(inflate(packed.ptr, packed.length, Wrapper.Raw, 1 << 20, out)).toBe(InflateResult.Ok);
+    expect(out.length).toBe(text.length);
+    expect(memory.compare(out.ptr, text.ptr, <usize>text.length)).toBe(0);
+    // Capped anywhere inside, the result is LimitExceeded with nothing appended.
+    for (let cap = 1; cap < text.length; cap += 997) {
+      out.clear();
+      expect(inflate(packed.ptr, packed.length, Wrapper.Raw, cap, out)).toBe(InflateResult.LimitExceeded);
+      expect(out.length).toBe(0);
     }
   });
 });

@@ -2,9 +2,10 @@
 //
 // Fail-open by construction: every input byte is read through a bounds check against the
 // end of the input, every output write is checked against the caller's cap, and every error
-// is a return value. Huffman codes are decoded with two-level lookup tables (a 10-bit / 8-bit
-// primary table plus sub-tables for longer codes), one table read per symbol. The tables
-// live in module-level scratch allocated on first use and reused by every call.
+// is a return value. Huffman codes are decoded with two-level lookup tables (a 10- or 12-bit /
+// 8-bit primary table plus sub-tables for longer codes), one table read per symbol or pair of
+// literals. The tables live in module-level scratch allocated on first use and reused by
+// every call.
 
 import { ByteBuf } from "./bytes";
 import { adler32, crc32 } from "./checksum";
@@ -45,22 +46,36 @@ export const CL_ORDER: usize = memory.data<u8>([
 
 // Table entry: bits 0-7 code length (bits to consume; sub-table bits for K_SUB),
 // bits 8-11 extra bits, bits 12-14 kind, bits 16-31 value (literal, base, or sub-table start).
+// Literal/length tables hold literals differently (LIT_FLAG set, so they test as negative):
+// bits 0-4 bits to consume, bit 5 set when the entry holds two literals, bits 8-15 the first
+// literal, bits 16-23 the second, bits 24-27 the first literal's code length alone. A pair is
+// stored as one u16 and lets a run of literals take one table read per two bytes.
+const LIT_FLAG: u32 = 0x80000000;
+const LIT_PAIR: u32 = 0x20;
 const K_LIT: u32 = 0;
 const K_MATCH: u32 = 1;
 const K_END: u32 = 2;
 const K_SUB: u32 = 3;
-const K_BAD: u32 = 4;
-const BAD_ENTRY: u32 = K_BAD << 12;
+// Invalid codes: kind 7, 127 bits to consume (more than the bit buffer ever holds), and a
+// byte pattern, so tables are cleared with memory.fill.
+const K_BAD: u32 = 7;
+const BAD_BYTE: u8 = 0x7f;
+const BAD_ENTRY: u32 = 0x7f7f7f7f;
 
 const A_CODELEN = 0;
 const A_LITLEN = 1;
 const A_DIST = 2;
 
+// Literal/length root bits: 10 for the fixed code and for blocks with little input left;
+// 12, with literal pairs, for blocks that may be long (a bigger table costs more to build:
+// about 4 µs, paid back after a few thousand literals).
 const LIT_ROOT = 10;
+const LIT_ROOT_LONG = 12;
+const LONG_BLOCK_INPUT: usize = 4096; // bytes of input left from which a block may be long
 const DIST_ROOT = 8;
 const CL_ROOT = 7;
 // Primary table plus one sub-table of (15 - root) bits per long code, the worst case.
-const LIT_TABLE_SIZE = (1 << LIT_ROOT) + 288 * (1 << (15 - LIT_ROOT));
+const LIT_TABLE_SIZE = (1 << LIT_ROOT) + 288 * (1 << (15 - LIT_ROOT)); // the larger of the two roots' worst cases
 const DIST_TABLE_SIZE = (1 << DIST_ROOT) + 32 * (1 << (15 - DIST_ROOT));
 
 // Scratch layout (byte offsets into one buffer).
@@ -71,8 +86,9 @@ const OFF_FIX_DIST = OFF_FIX_LIT + (1 << LIT_ROOT) * 4;
 const OFF_CL = OFF_FIX_DIST + (1 << DIST_ROOT) * 4;
 const OFF_LENS = OFF_CL + (1 << CL_ROOT) * 4; // u8[320]: code lengths being read
 const OFF_COUNT = OFF_LENS + 320; // u16[16]: codes per length
-const OFF_NEXT = OFF_COUNT + 32; // u16[16]: next canonical code per length
-const SCRATCH_SIZE = OFF_NEXT + 32;
+const OFF_NEXT = OFF_COUNT + 32; // u16[16]: next index in OFF_SORTED per length
+const OFF_SORTED = OFF_NEXT + 32; // u16[288]: symbols by code length, then symbol
+const SCRATCH_SIZE = OFF_SORTED + 2 * 288;
 
 let scratch: ArrayBuffer | null = null;
 let base: usize = 0;
@@ -97,7 +113,7 @@ function ensureScratch(): void {
 function symbolEntry(alphabet: i32, sym: i32, len: u32): u32 {
   if (alphabet == A_CODELEN) return entry(K_LIT, 0, len, sym);
   if (alphabet == A_LITLEN) {
-    if (sym < 256) return entry(K_LIT, 0, len, sym);
+    if (sym < 256) return LIT_FLAG | (len << 24) | (<u32>sym << 8) | len;
     if (sym == 256) return entry(K_END, 0, len, 0);
     if (sym < 286) {
       const i = <usize>(sym - 257);
@@ -126,10 +142,14 @@ function symbolEntry(alphabet: i32, sym: i32, len: u32): u32 {
 /**
  * Builds a decoding table for `n` code lengths at `lens` (u8 each). Returns false for an
  * over-subscribed code. Incomplete codes are accepted; their unused slots decode as K_BAD.
+ * Codes are assigned in canonical order (by length, then symbol) and written bit-reversed,
+ * as they are read; the primary table is filled for short codes first and doubled by
+ * copying as the code length grows, so each entry of a short code is written once.
  */
 function buildTable(lens: usize, n: i32, table: usize, root: i32, alphabet: i32, capacity: i32): bool {
   const count = base + OFF_COUNT;
-  const next = base + OFF_NEXT;
+  const first = base + OFF_NEXT;
+  const sorted = base + OFF_SORTED;
   memory.fill(count, 0, 32);
   for (let s = 0; s < n; s++) {
     const l = <usize>load<u8>(lens + s);
@@ -138,48 +158,98 @@ function buildTable(lens: usize, n: i32, table: usize, root: i32, alphabet: i32,
   store<u16>(count, 0);
   let left: i32 = 1;
   let maxLen = 0;
-  let code: u32 = 0;
+  let at: u32 = 0;
   for (let l = 1; l <= 15; l++) {
     const c = <i32>load<u16>(count + (<usize>l << 1));
     left = (left << 1) - c;
     if (left < 0) return false;
     if (c > 0) maxLen = l;
-    code = (code + <u32>load<u16>(count + (<usize>(l - 1) << 1))) << 1;
-    store<u16>(next + (<usize>l << 1), <u16>code);
+    store<u16>(first + (<usize>l << 1), <u16>at);
+    at += <u32>c;
+  }
+  for (let s = 0; s < n; s++) {
+    const l = <usize>load<u8>(lens + s);
+    if (l == 0) continue;
+    const fp = first + (l << 1);
+    const k = <usize>load<u16>(fp);
+    store<u16>(fp, <u16>(k + 1));
+    store<u16>(sorted + (k << 1), <u16>s);
   }
   const size = 1 << root;
-  for (let i = 0; i < size; i++) store<u32>(table + (<usize>i << 2), BAD_ENTRY);
+  memory.fill(table, BAD_BYTE, <usize>size << 2);
+  let rev: u32 = 0; // the next code, bit-reversed
+  let idx: usize = 0;
+  let filled = 2; // entries [0, filled) hold every code of the current length or shorter
+  for (let len = 1; len <= min(maxLen, root); len++) {
+    if (len > 1) {
+      memory.copy(table + (<usize>filled << 2), table, <usize>filled << 2);
+      filled <<= 1;
+    }
+    for (let c = <i32>load<u16>(count + (<usize>len << 1)); c > 0; c--) {
+      const s = <i32>load<u16>(sorted + (idx << 1));
+      idx++;
+      store<u32>(table + (<usize>rev << 2), symbolEntry(alphabet, s, len));
+      rev = nextCode(rev, len);
+    }
+  }
+  while (filled < size) {
+    memory.copy(table + (<usize>filled << 2), table, <usize>filled << 2);
+    filled <<= 1;
+  }
+  // Longer codes: one sub-table of (maxLen - root) bits per primary slot they share.
   const subBits = maxLen > root ? maxLen - root : 0;
   const subSize = 1 << subBits;
   let subNext = size;
-  // Symbols in increasing order get increasing canonical codes within each length.
-  for (let s = 0; s < n; s++) {
-    const len = <i32>load<u8>(lens + s);
-    if (len == 0) continue;
-    const np = next + (<usize>len << 1);
-    const c = <u32>load<u16>(np);
-    store<u16>(np, <u16>(c + 1));
-    const rev = <i32>reverseBits(c, len);
-    const e = symbolEntry(alphabet, s, len);
-    if (len <= root) {
-      for (let i = rev; i < size; i += 1 << len) store<u32>(table + (<usize>i << 2), e);
-    } else {
-      const slot = table + (<usize>(rev & (size - 1)) << 2);
+  for (let len = root + 1; len <= maxLen; len++) {
+    for (let c = <i32>load<u16>(count + (<usize>len << 1)); c > 0; c--) {
+      const s = <i32>load<u16>(sorted + (idx << 1));
+      idx++;
+      const e = symbolEntry(alphabet, s, len);
+      const slot = table + (<usize>(rev & <u32>(size - 1)) << 2);
       let ptr = load<u32>(slot);
-      if (((ptr >> 12) & 7) != K_SUB) {
+      if (<i32>ptr < 0 || ((ptr >> 12) & 7) != K_SUB) {
         if (subNext + subSize > capacity) return false;
         ptr = entry(K_SUB, 0, subBits, subNext);
         store<u32>(slot, ptr);
-        for (let i = 0; i < subSize; i++) store<u32>(table + (<usize>(subNext + i) << 2), BAD_ENTRY);
+        memory.fill(table + (<usize>subNext << 2), BAD_BYTE, <usize>subSize << 2);
         subNext += subSize;
       }
       const start = <i32>(ptr >> 16);
-      for (let i = rev >> root; i < subSize; i += 1 << (len - root)) {
+      for (let i = <i32>(rev >> <u32>root); i < subSize; i += 1 << (len - root)) {
         store<u32>(table + (<usize>(start + i) << 2), e);
       }
+      rev = nextCode(rev, len);
     }
   }
+  if (alphabet == A_LITLEN && root > LIT_ROOT) pairLiterals(table, root);
   return true;
+}
+
+/**
+ * The canonical code after `rev` (both `len` bits, bit-reversed): adding one to the code
+ * sets its lowest clear bit and clears the bits below, i.e. the highest clear bit of `rev`.
+ * After the last code of a length the result, one bit longer, is the next length's first.
+ */
+@inline function nextCode(rev: u32, len: i32): u32 {
+  const top = <u32>1 << (31 - clz(rev ^ ((<u32>1 << <u32>len) - 1)));
+  return (rev & (top - 1)) | top;
+}
+
+/**
+ * Makes each primary entry whose literal leaves room for a second literal code within the
+ * root bits decode both. Index i's bits after the first code are i >> len1, and the entry
+ * there decodes them when its code fits in root - len1 bits. Going downwards, every index
+ * read (<= i) still holds its single-literal entry.
+ */
+function pairLiterals(table: usize, root: i32): void {
+  for (let i = (1 << root) - 1; i >= 0; i--) {
+    const slot = table + (<usize>i << 2);
+    const e = load<u32>(slot);
+    const len1 = e & 0x1f;
+    const e2 = load<u32>(table + (<usize>(<u32>i >> len1) << 2));
+    const pair = (e & 0xff00ff00) | ((e2 & 0xff00) << 8) | LIT_PAIR | (len1 + (e2 & 0x1f));
+    store<u32>(slot, select<u32>(pair, e, <i32>(e & e2) < 0 && <i32>(len1 + (e2 & 0x1f)) <= root));
+  }
 }
 
 // Bit reader and output state shared by the block decoders of one call.
@@ -257,6 +327,8 @@ function storedBlock(): i32 {
   return OK;
 }
 
+let dynLitRoot: i32 = LIT_ROOT; // root bits of the dynamic literal/length table
+
 function dynamicTables(): i32 {
   if (!need(14)) return INVALID;
   const nlit = <i32>take(5) + 257;
@@ -304,7 +376,8 @@ function dynamicTables(): i32 {
   }
   // A block without an end-of-block code could never finish.
   if (load<u8>(lens + 256) == 0) return INVALID;
-  if (!buildTable(lens, nlit, base + OFF_DYN_LIT, LIT_ROOT, A_LITLEN, LIT_TABLE_SIZE)) return INVALID;
+  dynLitRoot = inEnd - inPtr >= LONG_BLOCK_INPUT ? LIT_ROOT_LONG : LIT_ROOT;
+  if (!buildTable(lens, nlit, base + OFF_DYN_LIT, dynLitRoot, A_LITLEN, LIT_TABLE_SIZE)) return INVALID;
   if (!buildTable(lens + nlit, ndist, base + OFF_DYN_DIST, DIST_ROOT, A_DIST, DIST_TABLE_SIZE)) {
     return INVALID;
   }
@@ -312,7 +385,7 @@ function dynamicTables(): i32 {
 }
 
 /** Decodes one Huffman-coded block. The hot loop keeps reader and writer state in locals. */
-function huffmanBlock(litT: usize, distT: usize): i32 {
+function huffmanBlock(litT: usize, distT: usize, litRoot: i32): i32 {
   let p = inPtr;
   const end = inEnd;
   let bb = bitBuf;
@@ -321,8 +394,10 @@ function huffmanBlock(litT: usize, distT: usize): i32 {
   let optr = b.ptr;
   let olen = b.length;
   const lim = outLimit;
-  let avail = min(b.capacity, lim); // literals can be stored below this without checks
+  let cap = b.capacity;
+  let avail = min(cap, lim); // a pair of literals can be stored below this without checks
   const wstart = windowStart;
+  const litMask: u32 = (1 << <u32>litRoot) - 1;
   let status = OK;
   while (true) {
     if (end - p >= 8) {
@@ -338,10 +413,54 @@ function huffmanBlock(litT: usize, distT: usize): i32 {
         bc += 8;
       }
     }
-    let e = load<u32>(litT + (<usize>(<u32>bb & ((1 << LIT_ROOT) - 1)) << 2));
-    if (((e >> 12) & 7) == K_SUB) {
-      const idx = (e >> 16) + (<u32>(bb >> LIT_ROOT) & ((1 << (e & 0xff)) - 1));
+    let e = load<u32>(litT + (<usize>(<u32>bb & litMask) << 2));
+    if (<i32>e >= 0 && ((e >> 12) & 7) == K_SUB) {
+      const idx = (e >> 16) + (<u32>(bb >> <u64>litRoot) & ((1 << (e & 0xff)) - 1));
       e = load<u32>(litT + (<usize>idx << 2));
+    }
+    if (<i32>e < 0) {
+      // One or two literals, written as a u16 (the second byte is overwritten when unused).
+      let nb = e & 0x1f;
+      if (nb > bc || olen + 2 > avail) {
+        // Near the end of the input, the output room or the cap: the first literal alone,
+        // checked as a single-literal table would be.
+        nb = (e >> 24) & 0xf;
+        if (nb > bc) {
+          status = INVALID;
+          break;
+        }
+        if (olen >= lim) {
+          status = LIMIT;
+          break;
+        }
+        if (olen >= cap) {
+          b.length = olen;
+          b.ensure(1);
+          optr = b.ptr;
+          cap = b.capacity;
+          avail = min(cap, lim);
+        }
+        store<u8>(optr + <usize>olen, <u8>(e >> 8));
+        bb >>= <u64>nb;
+        bc -= nb;
+        olen++;
+        continue;
+      }
+      store<u16>(optr + <usize>olen, <u16>(e >> 8));
+      olen += 1 + <i32>((e >> 5) & 1);
+      bb >>= <u64>nb;
+      bc -= nb;
+      // A refill leaves at least 41 bits after one entry: enough for the next primary entry,
+      // taken here when it is literals with room to store them (anything else goes round).
+      e = load<u32>(litT + (<usize>(<u32>bb & litMask) << 2));
+      nb = e & 0x1f;
+      if (<i32>e < 0 && nb <= bc && olen + 2 <= avail) {
+        store<u16>(optr + <usize>olen, <u16>(e >> 8));
+        olen += 1 + <i32>((e >> 5) & 1);
+        bb >>= <u64>nb;
+        bc -= nb;
+      }
+      continue;
     }
     const kind = (e >> 12) & 7;
     const nb = e & 0xff;
@@ -351,21 +470,6 @@ function huffmanBlock(litT: usize, distT: usize): i32 {
     }
     bb >>= <u64>nb;
     bc -= nb;
-    if (kind == K_LIT) {
-      if (olen >= avail) {
-        if (olen >= lim) {
-          status = LIMIT;
-          break;
-        }
-        b.length = olen;
-        b.ensure(1);
-        optr = b.ptr;
-        avail = min(b.capacity, lim);
-      }
-      store<u8>(optr + <usize>olen, <u8>(e >> 16));
-      olen++;
-      continue;
-    }
     if (kind == K_END) break;
     // Length: base plus extra bits. At most 15+5+15+13 bits follow a refill, which left ≥ 56
     // bits unless the input is ending, so the counts below only fail on truncated input.
@@ -405,25 +509,33 @@ function huffmanBlock(litT: usize, distT: usize): i32 {
       status = LIMIT;
       break;
     }
-    if (length > avail - olen) {
+    if (length > cap - olen) {
       b.length = olen;
       b.ensure(length);
       optr = b.ptr;
-      avail = min(b.capacity, lim);
+      cap = b.capacity;
+      avail = min(cap, lim);
     }
     const dst = optr + <usize>olen;
     const from = dst - <usize>dist;
-    if (dist >= length) {
+    if (dist >= 8 && length <= cap - olen - 8) {
+      // Whole words, up to 7 bytes past the end (overwritten later, within capacity). Each
+      // word reads only bytes before the one it writes, so overlapping copies repeat as
+      // they should.
+      let i = 0;
+      if (dist >= 16) {
+        for (; i + 8 <= length; i += 16) v128.store(dst + <usize>i, v128.load(from + <usize>i));
+      }
+      while (i < length) {
+        store<u64>(dst + <usize>i, load<u64>(from + <usize>i));
+        i += 8;
+      }
+    } else if (dist >= length) {
       memory.copy(dst, from, <usize>length);
     } else if (dist == 1) {
       memory.fill(dst, load<u8>(from), <usize>length);
     } else {
-      // Overlapping copy: each 8-byte chunk reads only bytes already written when dist ≥ 8.
-      let i = 0;
-      if (dist >= 8) {
-        for (; i + 8 <= length; i += 8) store<u64>(dst + <usize>i, load<u64>(from + <usize>i));
-      }
-      for (; i < length; i++) store<u8>(dst + <usize>i, load<u8>(from + <usize>i));
+      for (let i = 0; i < length; i++) store<u8>(dst + <usize>i, load<u8>(from + <usize>i));
     }
     olen += length;
   }
@@ -445,10 +557,10 @@ function inflateStream(): i32 {
     const type = take(2);
     let r: i32;
     if (type == 0) r = storedBlock();
-    else if (type == 1) r = huffmanBlock(base + OFF_FIX_LIT, base + OFF_FIX_DIST);
+    else if (type == 1) r = huffmanBlock(base + OFF_FIX_LIT, base + OFF_FIX_DIST, LIT_ROOT);
     else if (type == 2) {
       r = dynamicTables();
-      if (r == OK) r = huffmanBlock(base + OFF_DYN_LIT, base + OFF_DYN_DIST);
+      if (r == OK) r = huffmanBlock(base + OFF_DYN_LIT, base + OFF_DYN_DIST, dynLitRoot);
     } else r = INVALID;
     if (r != OK) return r;
     if (final) break;

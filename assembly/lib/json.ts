@@ -50,6 +50,24 @@ function isHex(c: u32): bool {
 /** First position at or after `p` that is not JSON whitespace. */
 @inline
 export function skipJsonWs(p: usize, end: usize): usize {
+  // Compact JSON has no whitespace: any byte above 0x20 ends the skip in one compare.
+  if (p < end && load<u8>(p) > 0x20) return p;
+  return skipWsRun(p, end);
+}
+
+// JSON whitespace by low nibble: byte b is whitespace iff WS_BY_NIBBLE[b & 15] == b.
+const WS_BY_NIBBLE = v128(0x20, -1, -1, -1, -1, -1, -1, -1, -1, 0x09, 0x0a, -1, -1, 0x0d, -1, -1);
+
+/** skipJsonWs past its first byte: one space, or indentation 16 bytes at a time. */
+function skipWsRun(p: usize, end: usize): usize {
+  if (p + 1 < end && load<u8>(p + 1) > 0x20 && isWs(<u32>load<u8>(p))) return p + 1;
+  while (p + 16 <= end) {
+    const v = v128.load(p);
+    const ws = i8x16.eq(i8x16.swizzle(WS_BY_NIBBLE, v128.and(v, i8x16.splat(0x0f))), v);
+    const other = ~i8x16.bitmask(ws) & 0xffff;
+    if (other != 0) return p + <usize>ctz(other);
+    p += 16;
+  }
   while (p < end && isWs(<u32>load<u8>(p))) p++;
   return p;
 }
@@ -103,6 +121,36 @@ function plainWord(x: u64): u64 {
   );
 }
 
+/** Bit i set when byte i of `v` is `"`, `\`, a control character or non-ASCII (signed < 0x20). */
+@inline
+function stringStops(v: v128): i32 {
+  return i8x16.bitmask(
+    v128.or(v128.or(i8x16.eq(v, i8x16.splat(0x22)), i8x16.eq(v, i8x16.splat(0x5c))), i8x16.lt_s(v, i8x16.splat(0x20))),
+  );
+}
+
+/**
+ * scanJsonString for the common case, inlined where strings are read: a string whose closing
+ * quote is among its first 16 bytes and that has nothing to check before it.
+ */
+@inline
+function quickJsonString(p: usize, end: usize): usize {
+  if (p + 16 <= end) {
+    const v = v128.load(p);
+    const quotes = i8x16.eq(v, i8x16.splat(0x22));
+    const m = i8x16.bitmask(
+      v128.or(v128.or(quotes, i8x16.eq(v, i8x16.splat(0x5c))), i8x16.lt_s(v, i8x16.splat(0x20))),
+    );
+    if (m == 0) return scanJsonString(p + 16, end); // 16 plain bytes: the rest as usual
+    // The first stop is the closing quote (tested on the masks, not by reloading the byte).
+    if ((m & -m & i8x16.bitmask(quotes)) != 0) {
+      stringPlain = true;
+      return p + <usize>ctz(m) + 1;
+    }
+  }
+  return scanJsonString(p, end);
+}
+
 /**
  * Validates a JSON string body. `p` is the first byte after the opening quote. Returns
  * the position after the closing quote, or 0 when invalid (a real result is never 0:
@@ -111,14 +159,25 @@ function plainWord(x: u64): u64 {
 export function scanJsonString(p: usize, end: usize): usize {
   let plain = true;
   while (true) {
-    // Eight bytes at a time while none is `"`, `\`, a control char or non-ASCII.
-    while (p + 8 <= end) {
-      const t = plainWord(load<u64>(p));
-      if (t != 0) {
-        p += <usize>(ctz(t) >> 3);
+    // Sixteen bytes at a time while none is `"`, `\`, a control char or non-ASCII, then
+    // eight at a time near the end.
+    while (p + 16 <= end) {
+      const m = stringStops(v128.load(p));
+      if (m != 0) {
+        p += <usize>ctz(m);
         break;
       }
-      p += 8;
+      p += 16;
+    }
+    if (p + 16 > end) {
+      while (p + 8 <= end) {
+        const t = plainWord(load<u64>(p));
+        if (t != 0) {
+          p += <usize>(ctz(t) >> 3);
+          break;
+        }
+        p += 8;
+      }
     }
     if (p >= end) return 0;
     const c = <u32>load<u8>(p);
@@ -163,21 +222,64 @@ export function scanJsonString(p: usize, end: usize): usize {
 
 /** Validates a JSON number starting at `p`; returns the position after it, or 0. */
 export function scanJsonNumber(p: usize, end: usize): usize {
+  return quickJsonNumber(p, end);
+}
+
+/**
+ * scanJsonNumber, inlined where values are read: a number that ends within the 16 bytes at
+ * `p` is read from one mask of its non-digit bytes.
+ */
+@inline
+function quickJsonNumber(p: usize, end: usize): usize {
+  if (p + 16 <= end) {
+    const v = v128.load(p);
+    // Bit i set when byte i is not a digit; bit 16 stops every digit run at the block's end.
+    const nd = <u32>i8x16.bitmask(i8x16.gt_u(i8x16.sub(v, i8x16.splat(0x30)), i8x16.splat(9))) | 0x10000;
+    let i = <u32>(load<u8>(p) == 0x2d);
+    let k = ctz(nd >> i); // digits of the integer part
+    if (k != 0 && i + k < 16) {
+      if (load<u8>(p + <usize>i) == 0x30) k = 1; // a leading zero is the whole integer part
+      i += k;
+      let c = <u32>load<u8>(p + <usize>i);
+      let ok = true;
+      if (c == 0x2e) {
+        k = ctz(nd >> (i + 1));
+        ok = k != 0 && i + 1 + k < 16;
+        i += 1 + k;
+        c = <u32>load<u8>(p + <usize>(i & 15));
+      }
+      if (ok && (c | 0x20) == 0x65) {
+        let j = i + 1;
+        if (j < 16) {
+          c = <u32>load<u8>(p + <usize>j);
+          if (c == 0x2b || c == 0x2d) j++;
+        }
+        k = ctz(nd >> j);
+        ok = k != 0 && j + k < 16;
+        i = j + k;
+      }
+      if (ok) return p + <usize>i;
+    }
+  }
+  return numberTail(p, end);
+}
+
+/** scanJsonNumber near the end of the input, for long numbers, and what the block could not decide. */
+function numberTail(p: usize, end: usize): usize {
   if (p < end && load<u8>(p) == 0x2d) p++;
   if (p >= end) return 0;
   let c = <u32>load<u8>(p);
   if (c == 0x30) {
     p++;
   } else if (c - 0x31 < 9) {
-    p++;
-    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+    p = digitsEnd(p + 1, end);
   } else {
     return 0;
   }
   if (p < end && load<u8>(p) == 0x2e) {
-    p++;
-    if (p >= end || !isDigit(<u32>load<u8>(p))) return 0;
-    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+    const q = digitsEnd(p + 1, end);
+    if (q == p + 1) return 0;
+    p = q;
   }
   if (p < end && (<u32>load<u8>(p) | 0x20) == 0x65) {
     p++;
@@ -185,9 +287,22 @@ export function scanJsonNumber(p: usize, end: usize): usize {
       c = <u32>load<u8>(p);
       if (c == 0x2b || c == 0x2d) p++;
     }
-    if (p >= end || !isDigit(<u32>load<u8>(p))) return 0;
-    while (p < end && isDigit(<u32>load<u8>(p))) p++;
+    const q = digitsEnd(p, end);
+    if (q == p) return 0;
+    p = q;
   }
+  return p;
+}
+
+/** First position at or after `p` that is not a digit. */
+function digitsEnd(p: usize, end: usize): usize {
+  while (p + 16 <= end) {
+    const v = v128.load(p);
+    const nd = i8x16.bitmask(i8x16.gt_u(i8x16.sub(v, i8x16.splat(0x30)), i8x16.splat(9)));
+    if (nd != 0) return p + <usize>ctz(nd);
+    p += 16;
+  }
+  while (p < end && isDigit(<u32>load<u8>(p))) p++;
   return p;
 }
 
@@ -303,7 +418,7 @@ let maskLengths: u64 = 0; // bit (n & 63) set when some mask is n UTF-16 units l
 function memberKey(p: usize, end: usize, depth: i32, comma: usize, masks: Array<string>, out: ByteBuf | null): usize {
   if (p >= end || load<u8>(p) != 0x22) return 0;
   const key = p;
-  p = scanJsonString(p + 1, end);
+  p = quickJsonString(p + 1, end);
   if (p == 0) return 0;
   if (out !== null && maskSkipDepth < 0) {
     const plain = stringPlain;
@@ -354,7 +469,7 @@ function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): 
     if (p >= end) return false;
     const c = <u32>load<u8>(p);
     if (c == 0x22) {
-      p = scanJsonString(p + 1, end);
+      p = quickJsonString(p + 1, end);
       if (p == 0) return false;
     } else if (c == 0x7b || c == 0x5b) {
       if (depth == JSON_MAX_DEPTH) return false;
@@ -383,7 +498,7 @@ function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): 
       p = scanJsonLiteral(p, end);
       if (p == 0) return false;
     } else {
-      p = scanJsonNumber(p, end);
+      p = quickJsonNumber(p, end);
       if (p == 0) return false;
     }
     // After a value: close containers until a comma leads to the next value.
