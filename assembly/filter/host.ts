@@ -132,6 +132,36 @@ export function loadHeaderMap(type: MapType, map: HeaderMap): void {
   map.index();
 }
 
+/**
+ * Reads one header's value into `out` (cleared first); false when absent. For dispatch
+ * responses in root contexts, use this rather than loadHeaderMap: ngx_wasm_module allocates
+ * the pairs call's scratch array in the context's pool, which for a root context lives as
+ * long as the worker (~450 bytes per call never freed, BENCHMARKS.md); this call allocates
+ * nothing there.
+ */
+export function headerValue(type: MapType, name: ArrayBuffer, out: ByteBuf): bool {
+  out.clear();
+  resetOut();
+  landIn(out);
+  const r = imports.proxy_get_header_map_value(<i32>type, changetype<usize>(name), name.byteLength, OUT, OUT + 4);
+  takeOutInto(out, r == Result.Ok);
+  return r == Result.Ok;
+}
+
+const STATUS: ArrayBuffer = String.UTF8.encode(":status");
+
+/** The HTTP status of the dispatch response being handled; 0 when there was none (`scratch` is overwritten). */
+export function callStatus(scratch: ByteBuf): i32 {
+  if (!headerValue(MapType.HttpCallResponseHeaders, STATUS, scratch)) return 0;
+  let n = 0;
+  for (let i = 0; i < scratch.length; i++) {
+    const c = <i32>load<u8>(scratch.ptr + <usize>i) - 48;
+    if (c < 0 || c > 9 || n > 99999) return 0;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
 /** Adds a header from an encoded name and `len` value bytes at `value` (no per-call encoding). */
 export function addHeaderBytes(map: MapType, name: ArrayBuffer, value: usize, len: i32): Result {
   return <Result>imports.proxy_add_header_map_value(<i32>map, changetype<usize>(name), name.byteLength, value, <usize>len);

@@ -6,15 +6,18 @@
 import { ByteBuf } from "../lib/bytes";
 import { Config, USER_AGENT } from "../moesif/config";
 import { GovernanceRules } from "../moesif/governance";
-import { HeaderMap } from "../moesif/headermap";
 import { AppConfig } from "../moesif/sampling";
 import * as host from "./host";
+import { callSpanMs } from "./calls";
 
 export const CONFIG_REFRESH_MS: i64 = 60000;
 /** After a failed fetch, try again this much later (the last good copy stays in use). */
 const RETRY_MS: i64 = 10000;
 /** Config and rules documents larger than this are refused (bounded memory). */
 export const MAX_DOCUMENT_BYTES: i32 = 2 << 20;
+
+const ETAG: ArrayBuffer = String.UTF8.encode("x-moesif-config-etag");
+const RULES_TAG: ArrayBuffer = String.UTF8.encode("x-moesif-rules-tag");
 
 const enum Kind {
   Config = 0,
@@ -42,8 +45,10 @@ export class Remote {
   private configHeaders: ArrayBuffer;
   private rulesHeaders: ArrayBuffer;
   private body: ByteBuf = new ByteBuf(0);
-  private map: HeaderMap = new HeaderMap();
+  private value: ByteBuf = new ByteBuf(64);
   private failing: StaticArray<bool> = [false, false];
+  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
+  callsBack: bool = false;
 
   constructor(private cfg: Config) {
     this.configHeaders = requestHeaders(cfg, "/v1/config");
@@ -62,7 +67,7 @@ export class Remote {
     for (let k = 0; k < 2; k++) {
       const p = this.pending[k];
       if (p.active && now > p.deadline) {
-        p.active = false; // never called back (Kong <= 3.8 on connection errors)
+        p.active = false; // never called back (Kong <= 3.8 on connection errors; callSpanMs)
         this.failed(<Kind>k, now, "no answer");
       }
     }
@@ -88,7 +93,7 @@ export class Remote {
     const p = this.pending[kind];
     p.active = true;
     p.token = host.lastToken();
-    p.deadline = now + <i64>this.cfg.connectTimeout + 1000;
+    p.deadline = now + callSpanMs(this.cfg.connectTimeout, this.callsBack, e.target);
     if (kind == Kind.Config) this.nextConfigAt = now + CONFIG_REFRESH_MS;
   }
 
@@ -105,13 +110,11 @@ export class Remote {
   }
 
   private settle(kind: Kind, bodySize: u32, now: i64): void {
-    const map = this.map;
-    host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
-    const statusText = map.get(":status");
-    const status = statusText === null ? 0 : I32.parseInt(statusText);
-    const etag = map.get("x-moesif-config-etag");
-    const tag = map.get("x-moesif-rules-tag");
-    map.clear();
+    // Single values, not the pairs call: see host.headerValue.
+    const v = this.value;
+    const status = host.callStatus(v);
+    const etag = host.headerValue(host.MapType.HttpCallResponseHeaders, ETAG, v) ? v.toString() : null;
+    const tag = host.headerValue(host.MapType.HttpCallResponseHeaders, RULES_TAG, v) ? v.toString() : null;
     if (status < 200 || status > 299) {
       this.failed(kind, now, status == 0 ? "no response" : "HTTP " + status.toString());
       return;
