@@ -36,8 +36,10 @@ const SEND_TIMEOUT_MS = 2000;
 /** A request answered by a worker at most this long before its SIGKILL: its event may have died
  *  with the worker (held for the next tick, or on_log not run yet: nginx answers before logging). */
 const KILL_EVENT_WINDOW = 1000;
-/** A batch the collector accepted at most this long before a SIGKILL may not have been settled
- *  by its sender: its lease expires and another worker sends it again (duplicates). */
+/** A batch the collector accepted within this long of a SIGKILL may have been sent by the killed
+ *  worker and not settled: before the kill (the callback had not run yet) or after it (the
+ *  request reached the collector whole, the answer found the sender gone). Its lease expires
+ *  and another worker sends it again: duplicates. */
 const KILL_BATCH_WINDOW = 1000;
 /** A client connection lost this close to a SIGKILL of its worker was reset by the kill. */
 const KILL_CONN_WINDOW = 2000;
@@ -272,6 +274,14 @@ function parseSummaries(log: string): Map<number, Summary> {
   return out;
 }
 
+/** The queue's backlog (newest summary line) and the drops counted so far (all workers). */
+function progress(log: string): string {
+  const backlog = [...log.matchAll(/backlog (\d+) events/g)].at(-1)?.[1] ?? "?";
+  const dropped = new Map<string, number>();
+  for (const s of parseSummaries(log).values()) for (const [k, v] of s.dropped) dropped.set(k, (dropped.get(k) ?? 0) + v);
+  return `backlog ${backlog}, dropped ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${fmt(v)}`).join(" ") : "0"}`;
+}
+
 /** The engine's error-log lines of `pid` at level error or worse within ±`ms` of `at` (ms since start). */
 function errorLinesNear(log: string, pid: number, at: number, ms: number): string[] {
   const out: string[] = [];
@@ -367,6 +377,7 @@ http {
     const clients = Array.from({ length: CONNECTIONS }, () => runConnection(port));
     let lastKillAt = started;
     let lastSample = started;
+    let lastProgress = started;
     while (loadRunning) {
       await sleep(250);
       const now = Date.now();
@@ -385,8 +396,9 @@ http {
           process.kill(victim, "SIGKILL");
         }
       }
-      if ((now - started) % 30_000 < 250) {
-        console.log(`t=${Math.round((now - started) / 1000)}s requests ${fmt(answeredAt.size)} (${Math.round(answeredAt.size / ((now - started) / 1000))}/s) events delivered ${fmt(deliveries.size)} collector ${modeAt(now - started)}`);
+      if (now - lastProgress >= 10_000) {
+        lastProgress = now;
+        console.log(`t=${Math.round((now - started) / 1000)}s requests ${fmt(answeredAt.size)} (${Math.round(answeredAt.size / ((now - started) / 1000))}/s), events delivered ${fmt(deliveries.size)}, ${progress(nginx.errorLog())}, collector ${modeAt(now - started)}`);
       }
       const enough = now >= loadEnd && answeredAt.size >= MIN_REQUESTS;
       if (enough || now - started > HARD_STOP_S * 1000) loadRunning = false;
@@ -493,14 +505,17 @@ function report(
   let duplicates = 0;
   let dupKill = 0;
   let dupUnconfirmed = 0;
+  const dupGaps: number[] = [];
   const dupUnexplained: Array<{ id: string; at: number[] }> = [];
   for (const [id, at] of deliveries) {
     if (id.startsWith("s-") && answeredAt.has(Number(id.slice(2)))) delivered++;
     if (at.length < 2) continue;
     duplicates += at.length - 1;
     if (unconfirmed.has(id)) dupUnconfirmed += at.length - 1;
-    else if (kills.some((k) => k.at - at[0] >= -50 && k.at - at[0] <= KILL_BATCH_WINDOW)) dupKill += at.length - 1;
-    else dupUnexplained.push({ id, at });
+    else if (kills.some((k) => Math.abs(k.at - at[0]) <= KILL_BATCH_WINDOW)) {
+      dupKill += at.length - 1;
+      dupGaps.push(at[1] - at[0]);
+    } else dupUnexplained.push({ id, at });
   }
   let missing = 0;
   let missingKill = 0;
@@ -531,7 +546,8 @@ function report(
   say("events (one per answered request):");
   say(`  filter summaries (last line per worker pid, ${summaries.size} pids; a killed worker's last line is ≤ 100 ms old): queued ${fmt(queued)}, sent ${fmt(sent)}, dropped: ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${fmt(v)}`).join(", ") : "none"}`);
   say(`  delivered: ${fmt(delivered)} of ${fmt(answered)}; also ${fmt(deliveredUnanswered)} events of requests whose client saw no answer`);
-  say(`  duplicated: ${fmt(duplicates)}: ${fmt(dupKill)} first delivered ≤ ${KILL_BATCH_WINDOW / 1000} s before a SIGKILL (a batch its killed sender had not settled, re-sent after its lease), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(duplicates - dupKill - dupUnconfirmed)} unexplained`);
+  const gaps = dupGaps.length ? ` (delivered again ${(Math.min(...dupGaps) / 1000).toFixed(1)}–${(Math.max(...dupGaps) / 1000).toFixed(1)} s later: the lease)` : "";
+  say(`  duplicated: ${fmt(duplicates)}: ${fmt(dupKill)} first delivered within ${KILL_BATCH_WINDOW / 1000} s of a SIGKILL (a batch its killed sender had not settled, re-sent once its lease expired${gaps}), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(duplicates - dupKill - dupUnconfirmed)} unexplained`);
   for (const d of dupUnexplained.slice(0, 5)) say(`    unexplained: ${d.id} delivered at ${d.at.map((t) => (t / 1000).toFixed(1) + " s").join(", ")}`);
   say(`  missing: ${fmt(missing)}: ${fmt(missingKill)} answered by a worker ≤ ${KILL_EVENT_WINDOW / 1000} s before its SIGKILL (died with it: held for its next tick or not yet logged); the other ${fmt(missing - missingKill)} against ${fmt(droppedCounted)} dropped and counted by reason: ${fmt(unaccounted)} unaccounted`);
 
