@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     console.log(`end RssAnon KiB: ${pids.map((p) => `${p}:${status(p).rssAnon}`).join(" ")}; VmData KiB: ${pids.map((p) => `${p}:${status(p).vmData}`).join(" ")}`);
     const log = nginx.errorLog();
     const count = (re: RegExp) => (log.match(re) ?? []).length;
-    console.log(`error log: "worker_connections are not enough" ${count(/worker_connections are not enough/g)}, "failed creating fake connection" ${count(/failed creating fake connection/g)}, "dispatch failed" ${count(/dispatch failed/g)}, traps ${count(/error while executing/g)}`);
+    console.log(`error log: "worker_connections are not enough" ${count(/worker_connections are not enough/g)} (${count(/not enough while connecting to upstream/g)} while connecting to upstream), "failed creating fake connection" ${count(/failed creating fake connection/g)}, "dispatch failed" ${count(/dispatch failed/g)}, traps ${count(/error while executing/g)}; wrk: ${/Non-2xx or 3xx responses: \d+/.exec(wrkOut)?.[0] ?? "no non-2xx responses"}, ${/Socket errors: .*/.exec(wrkOut)?.[0] ?? "no socket errors"}`);
     if (process.argv.includes("--hold")) {
       console.log(`holding; worker pids ${pids.join(" ")} (Ctrl-C to stop)`);
       await sleep(Number(opt("hold", "600")) * 1000);

@@ -517,14 +517,20 @@ function report(
       dupGaps.push(at[1] - at[0]);
     } else dupUnexplained.push({ id, at });
   }
+  // Drops are counted per worker, not per event: the missing events beyond the counted drops
+  // must be ones SIGKILL can explain (answered by a worker shortly before its kill).
   let missing = 0;
-  let missingKill = 0;
+  let killCandidates = 0;
   for (const [n, at] of answeredAt) {
     if (deliveries.has(`s-${n}`)) continue;
     missing++;
-    if (nearKill(servedBy.get(n) ?? 0, at, KILL_EVENT_WINDOW, 0)) missingKill++;
+    if (nearKill(servedBy.get(n) ?? 0, at, KILL_EVENT_WINDOW, 0)) killCandidates++;
   }
-  const unaccounted = Math.max(0, missing - missingKill - droppedCounted);
+  const beyondDrops = missing - droppedCounted;
+  const missingKill = Math.min(Math.max(0, beyondDrops), killCandidates);
+  // Counted drops may exceed the missing events by the events of requests whose client saw
+  // no answer (they are not among the missing); more would mean events both dropped and delivered.
+  const unaccounted = Math.max(0, beyondDrops - missingKill) + Math.max(0, -beyondDrops - lost.length);
   const deliveredUnanswered = [...deliveries.keys()].filter((id) => !answeredAt.has(Number(id.slice(2)))).length;
 
   say("\n==== soak:engine ====");
@@ -549,7 +555,8 @@ function report(
   const gaps = dupGaps.length ? ` (delivered again ${(Math.min(...dupGaps) / 1000).toFixed(1)}–${(Math.max(...dupGaps) / 1000).toFixed(1)} s later: the lease)` : "";
   say(`  duplicated: ${fmt(duplicates)}: ${fmt(dupKill)} first delivered within ${KILL_BATCH_WINDOW / 1000} s of a SIGKILL (a batch its killed sender had not settled, re-sent once its lease expired${gaps}), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(duplicates - dupKill - dupUnconfirmed)} unexplained`);
   for (const d of dupUnexplained.slice(0, 5)) say(`    unexplained: ${d.id} delivered at ${d.at.map((t) => (t / 1000).toFixed(1) + " s").join(", ")}`);
-  say(`  missing: ${fmt(missing)}: ${fmt(missingKill)} answered by a worker ≤ ${KILL_EVENT_WINDOW / 1000} s before its SIGKILL (died with it: held for its next tick or not yet logged); the other ${fmt(missing - missingKill)} against ${fmt(droppedCounted)} dropped and counted by reason: ${fmt(unaccounted)} unaccounted`);
+  say(`  missing: ${fmt(missing)} (${(100 * missing / Math.max(1, answered)).toFixed(1)} %) against ${fmt(droppedCounted)} dropped and counted by reason (${beyondDrops >= 0 ? `${fmt(beyondDrops)} fewer` : `${fmt(-beyondDrops)} more: events of requests whose client saw no answer, at most ${lost.length}`}); ` +
+    `${fmt(missingKill)} died with a SIGKILLed worker (of ${fmt(killCandidates)} missing events answered by a worker ≤ ${KILL_EVENT_WINDOW / 1000} s before its kill: held for its next tick, or not yet logged); ${fmt(unaccounted)} unaccounted`);
 
   say("");
   say(`worker RssAnon (KiB) by pid, sampled every 5 s (age = s since the worker's first sample):`);
