@@ -7,8 +7,9 @@
 // Options: --seconds N (load phase, default 300), --connections N (default 24),
 // --min-requests N (default 200000), --port-base N (collector N, gateway N+1, upstream N+2;
 // default: free ports from the OS).
-import http from "node:http";
+import { fork, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderNginxConf } from "../engine/conf.ts";
@@ -16,7 +17,7 @@ import { NginxProcess, sleep, until } from "../engine/nginx.ts";
 import { freePort } from "../engine/ports.ts";
 import { engineBinary, engineSkipReason } from "../engine/locate.ts";
 import { RELEASE_WASM_PATH } from "../engine/gateway.ts";
-import { DEFAULT_CONFIG_FILE, DEFAULT_RULES_FILE } from "../local/collector.ts";
+import { modeAt, type CollectorDump, type CollectorStats } from "./soak-faults.ts";
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -56,84 +57,70 @@ const GOAL = {
   rssPeakKiB: 64 * 1024,
 };
 
-// ---- collector: a fault schedule over a 50 s cycle
+// ---- collector: a process of its own (scripts/soak-collector.ts) following the fault schedule
 
-type Mode = "up" | "down" | "503" | "429" | "reset" | "timeout";
-function modeAt(ms: number): Mode {
-  const t = (ms / 1000) % 50;
-  if (t < 15) return "up";
-  if (t < 21) return "down";
-  if (t < 27) return "up";
-  if (t < 31) return "503";
-  if (t < 35) return "429";
-  if (t < 39) return "reset";
-  if (t < 43) return "timeout";
-  return "up";
-}
-
-/** First and later deliveries of each event: when (ms since start) and whether the answer reached the socket. */
+/** Transaction id → when batches holding it arrived (ms since the start). */
 const deliveries = new Map<string, number[]>();
 /** Events of batches the collector accepted but whose answer did not complete (connection gone). */
 const unconfirmed = new Set<string>();
-const collectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0, unanswered: 0, unconfirmed: 0 };
-let forcedMode: Mode | null = null;
+let collectorStats: CollectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0, unanswered: 0, unconfirmed: 0, events: 0 };
+let loopDelay = { p99: 0, max: 0 };
 let started = 0;
-const appConfig = readFileSync(DEFAULT_CONFIG_FILE);
-const rules = readFileSync(DEFAULT_RULES_FILE);
+let collectorProc: ChildProcess | null = null;
 
-const collector = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    const url = req.url ?? "";
-    if (url.startsWith("/v1/config")) return void res.writeHead(200, { "content-type": "application/json" }).end(appConfig);
-    if (url.startsWith("/v1/rules")) return void res.writeHead(200, { "content-type": "application/json" }).end(rules);
-    collectorStats.batches++;
-    const mode = forcedMode ?? modeAt(Date.now() - started);
-    if (mode === "reset" || mode === "down") {
-      collectorStats.resets++;
-      return void req.socket.destroy();
-    }
-    if (mode === "timeout") {
-      collectorStats.unanswered++;
-      return void setTimeout(() => req.socket.destroy(), SEND_TIMEOUT_MS + 1000);
-    }
-    if (mode === "503" || mode === "429") {
-      if (mode === "503") collectorStats.refused5xx++;
-      else collectorStats.refused429++;
-      return void res.writeHead(Number(mode)).end();
-    }
-    let events: Array<{ transaction_id?: string }>;
-    try {
-      events = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    } catch {
-      return void res.writeHead(400).end();
-    }
-    collectorStats.accepted++;
-    const at = Date.now() - started;
-    const ids = events.map((e) => e.transaction_id ?? "?");
-    for (const id of ids) {
-      const d = deliveries.get(id);
-      if (d) d.push(at);
-      else deliveries.set(id, [at]);
-    }
-    let finished = false;
-    res.on("finish", () => (finished = true));
-    res.on("close", () => {
-      if (finished) return;
-      collectorStats.unconfirmed++;
-      for (const id of ids) unconfirmed.add(id);
-    });
-    res.writeHead(202).end();
+function startCollector(port: number): Promise<void> {
+  const child = fork(fileURLToPath(new URL("./soak-collector.ts", import.meta.url)), [String(port), String(SEND_TIMEOUT_MS)], { execArgv: process.execArgv });
+  collectorProc = child;
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the soak collector exited (${code})`)));
+    const ready = (m: { ready?: boolean }) => {
+      if (!m.ready) return;
+      child.off("message", ready);
+      child.removeAllListeners("exit");
+      resolve();
+    };
+    child.on("message", ready);
   });
-});
-let collectorPort = 0;
-let collectorListening = false;
-async function setCollectorListening(on: boolean): Promise<void> {
-  if (on === collectorListening) return;
-  collectorListening = on;
-  if (on) await new Promise<void>((r) => collector.listen(collectorPort, "127.0.0.1", () => r()));
-  else await new Promise<void>((r) => { collector.close(() => r()); collector.closeAllConnections(); });
+}
+
+function toCollector(msg: object): void {
+  collectorProc?.send(msg);
+}
+
+/** The collector's counts now (`delivered`: distinct ids; `events`: all, duplicates included). */
+function collectorNow(): Promise<CollectorStats & { delivered: number }> {
+  const child = collectorProc!;
+  return new Promise((resolve) => {
+    const got = (m: { stats?: CollectorStats & { delivered: number } }) => {
+      if (!m.stats) return;
+      child.off("message", got);
+      resolve(m.stats);
+    };
+    child.on("message", got);
+    child.send({ stats: true });
+  });
+}
+
+function dumpCollector(): Promise<void> {
+  const child = collectorProc;
+  if (!child) return Promise.resolve();
+  return new Promise((resolve) => {
+    const got = (m: { dump?: CollectorDump }) => {
+      if (!m.dump) return;
+      child.off("message", got);
+      collectorStats = m.dump.stats;
+      loopDelay = m.dump.loopDelay;
+      for (const line of m.dump.deliveries) {
+        const [id, ...at] = line.split(" ");
+        deliveries.set(id, at.map(Number));
+      }
+      for (const id of m.dump.unconfirmed) unconfirmed.add(id);
+      resolve();
+    };
+    child.on("message", got);
+    child.send({ dump: true });
+  });
 }
 
 // ---- request shapes (the upstream is a separate nginx)
@@ -302,8 +289,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const nginx = new NginxProcess(bin);
-  collectorPort = PORT_BASE || (await freePort());
-  await setCollectorListening(true);
+  const collectorPort = PORT_BASE || (await freePort());
+  await startCollector(collectorPort);
   const port = PORT_BASE ? PORT_BASE + 1 : await freePort();
   const upstreamPort = PORT_BASE ? PORT_BASE + 2 : await freePort();
   const config = {
@@ -360,6 +347,7 @@ http {
     await nginx.start(port);
     await until("the workers to load the filter", () => (nginx.errorLog().match(/successfully loaded "moesif" module/g)?.length ?? 0) >= WORKERS);
     started = Date.now();
+    toCollector({ start: started });
     const sample = () => {
       const t = Date.now() - started;
       for (const p of nginx.workerPids()) {
@@ -381,7 +369,6 @@ http {
     while (loadRunning) {
       await sleep(250);
       const now = Date.now();
-      await setCollectorListening(modeAt(now - started) !== "down");
       if (now - lastSample >= 5000) {
         lastSample = now;
         sample();
@@ -398,7 +385,8 @@ http {
       }
       if (now - lastProgress >= 10_000) {
         lastProgress = now;
-        console.log(`t=${Math.round((now - started) / 1000)}s requests ${fmt(answeredAt.size)} (${Math.round(answeredAt.size / ((now - started) / 1000))}/s), events delivered ${fmt(deliveries.size)}, ${progress(nginx.errorLog())}, collector ${modeAt(now - started)}`);
+        const c = await collectorNow();
+        console.log(`t=${Math.round((now - started) / 1000)}s requests ${fmt(answeredAt.size)} (${Math.round(answeredAt.size / ((now - started) / 1000))}/s), events delivered ${fmt(c.delivered)}, ${progress(nginx.errorLog())}, collector ${modeAt(now - started)}`);
       }
       const enough = now >= loadEnd && answeredAt.size >= MIN_REQUESTS;
       if (enough || now - started > HARD_STOP_S * 1000) loadRunning = false;
@@ -408,16 +396,14 @@ http {
 
     // Drain: collector up for good; wait until nothing more arrives for 20 s (a killed worker's
     // lease expires 11 s after its claim: send_timeout × 3 + 1 s + 4 s, assembly/filter/calls.ts).
-    forcedMode = "up";
-    await setCollectorListening(true);
+    toCollector({ up: true });
     let last = -1;
     let quietSince = Date.now();
     const drainStart = Date.now();
     while (Date.now() - quietSince < 20_000 && Date.now() - drainStart < 180_000) {
       await sleep(1000);
       if ((Date.now() - drainStart) % 10_000 < 1000) sample();
-      let total = 0;
-      for (const d of deliveries.values()) total += d.length;
+      const total = (await collectorNow()).events;
       if (total !== last) {
         last = total;
         quietSince = Date.now();
@@ -426,11 +412,12 @@ http {
     await sleep(1500); // one more summary interval
     sample();
     const drainSeconds = (Date.now() - drainStart) / 1000;
+    await dumpCollector();
     report(nginx.errorLog(), upstream, kills, rss, born, loadSeconds, drainSeconds);
   } finally {
     await nginx.stop();
     await upstream.stop();
-    await setCollectorListening(false);
+    collectorProc?.disconnect();
     nginx.cleanup();
     upstream.cleanup();
   }
@@ -535,7 +522,7 @@ function report(
 
   say("\n==== soak:engine ====");
   say(`load: ${loadSeconds.toFixed(0)} s (then ${drainSeconds.toFixed(0)} s of drain), ${WORKERS} workers, ${CONNECTIONS} keep-alive connections, ${SHAPES.length} request shapes; ${fmt(answered)} requests answered (${(answered / loadSeconds).toFixed(0)}/s)`);
-  say(`collector: ${fmt(collectorStats.batches)} batch posts: ${fmt(collectorStats.accepted)} accepted (${collectorStats.unconfirmed} of them with the answer cut off), ${fmt(collectorStats.refused5xx)} answered 503, ${fmt(collectorStats.refused429)} answered 429, ${fmt(collectorStats.resets)} reset (or refused while down), ${fmt(collectorStats.unanswered)} left unanswered (the filter's timeout)`);
+  say(`collector (a process of its own; event-loop delay p99 ${loopDelay.p99.toFixed(0)} ms, max ${loopDelay.max.toFixed(0)} ms): ${fmt(collectorStats.batches)} batch posts: ${fmt(collectorStats.accepted)} accepted (${collectorStats.unconfirmed} of them with the answer cut off), ${fmt(collectorStats.refused5xx)} answered 503, ${fmt(collectorStats.refused429)} answered 429, ${fmt(collectorStats.resets)} reset after reading (connections refused while it is down never reach it), ${fmt(collectorStats.unanswered)} left unanswered (the filter's timeout)`);
   say(`worker SIGKILLs: ${kills.length} (${kills.map((k) => `${k.pid}@${Math.round(k.at / 1000)}s`).join(", ")}); unexpected worker exits: ${unexpectedExits.length}${unexpectedExits.length ? " " + JSON.stringify(unexpectedExits) : ""}; traps: ${traps}; "worker_connections are not enough": ${exhausted}`);
   say("");
   say("client requests:");
