@@ -83,6 +83,7 @@ export function startDispatch(
     timer: null,
     wire: null,
     done: Promise.resolve(),
+    sentBytes: body.length,
   };
   if (frame.phase === "http_call_response" && frame.call && w.tickOrigin.has(frame.call)) {
     // Chained dispatch from a tick-originated callback: never sent, the worker dies.
@@ -191,6 +192,13 @@ function deliver(
 ): void {
   w.calls.delete(call);
   const ctx = call.ctx;
+  // ngx_wasm_module finalizes the fake request behind a root's dispatch only when no other
+  // dispatch of that root is pending: this call's fake connection (one of worker_connections),
+  // pool and body copy then stay for the worker's life (ngx_http_proxy_wasm_dispatch_resume_handler).
+  if (!ctx && call.life === w.life && [...w.calls].some((c) => c.ctx === null && c.life === w.life)) {
+    rt.leakedDispatches.calls++;
+    rt.leakedDispatches.bytes += call.sentBytes;
+  }
   const finish = (): void => ctx?.removePending(call);
   if (call.cancelled || call.life !== w.life || rt.stopped) return finish();
   if (ctx && ctx.hazard) {

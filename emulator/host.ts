@@ -19,6 +19,8 @@ export class KongWasmHost implements Gateway {
   readonly stats: { calls: Record<string, number>; nanos: Record<string, bigint> };
   /** Metrics defined through proxy_define_metric (Kong >= 3.8), shared by all workers. */
   readonly metrics: Map<number, { name: string; type: number; value: bigint }>;
+  /** Root dispatches the engine would never free: one finished while another of the root was pending. */
+  readonly leakedDispatches: { calls: number; bytes: number };
   readonly rootId: number;
   readonly version: KongVersion;
   private readonly rt: Runtime;
@@ -34,6 +36,7 @@ export class KongWasmHost implements Gateway {
     this.crashes = rt.crashes;
     this.stats = rt.stats;
     this.metrics = rt.metrics;
+    this.leakedDispatches = rt.leakedDispatches;
     this.rootId = rt.rootId;
     this.version = rt.version;
   }

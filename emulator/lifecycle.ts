@@ -30,6 +30,8 @@ export class Runtime {
   readonly bodyPool = new BodyPool();
   /** Metrics defined through proxy_define_metric (Kong >= 3.8), shared by all workers. */
   readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
+  /** Root dispatches the engine never frees (one finished while another was pending; dispatch.ts). */
+  readonly leakedDispatches = { calls: 0, bytes: 0 };
 
   readonly rootId: number;
   readonly version: KongVersion;

@@ -66,6 +66,8 @@ export interface DispatchCall {
   done: Promise<void>;
   /** Gives a pooled request body back (wire requests). */
   release?: () => void;
+  /** Bytes of the request body (what the engine copies into the call's fake connection). */
+  sentBytes: number;
 }
 
 /** One tick timer chain: re-armed after each on_tick while its worker lives. */

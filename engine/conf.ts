@@ -43,6 +43,8 @@ export interface NginxConfSpec {
   accessLog?: boolean;
   /** Extra lines inside http{} (tests of odd settings). */
   httpExtra?: string[];
+  /** `worker_connections` (default 1024). */
+  workerConnections?: number;
   /** Extra lines inside wasm{}. */
   wasmExtra?: string[];
   /** Wasmtime's cache config file (compiled modules cached on disk): later starts skip the
@@ -74,7 +76,7 @@ worker_processes ${Math.max(1, spec.workers)};
 pid logs/nginx.pid;
 error_log logs/error.log ${spec.errorLogLevel ?? "info"};
 
-events { worker_connections 1024; }
+events { worker_connections ${spec.workerConnections ?? 1024}; }
 
 wasm {
 ${modules.join("\n")}

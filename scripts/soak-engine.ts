@@ -1,21 +1,23 @@
 // Soak in Kong's engine (`npm run soak:engine`, not part of npm test; needs KONG_WASM_ENGINE).
-// 4 workers, keep-alive clients with several requests in flight, varied request shapes; the
-// collector cycles through up, down (port closed), 503 and 429 bursts and connection resets;
-// a random worker is SIGKILLed every ~30 s. At the end, with the collector up, the queue drains
-// and the run prints: requests, events sent (filter summaries), delivered, duplicated, missing,
-// dropped by reason, traps, failed proxied requests, worker RSS over time.
-// Options: --seconds N (load phase, default 300), --connections N (default 24), --min-requests N (default 200000).
-import http from "node:http";
-import { connect, type Socket, type AddressInfo } from "node:net";
+// 4 workers, keep-alive clients, varied request shapes; the collector cycles through up, down
+// (port closed), 503 and 429 bursts, connection resets and unanswered requests (the filter's
+// timeout); a random worker is SIGKILLed every ~30 s. At the end, with the collector up, the
+// queue drains and the run accounts for every request and event, attributes what SIGKILL
+// explains, and prints PASS or FAIL against the goal stated in GOAL below.
+// Options: --seconds N (load phase, default 300), --connections N (default 24),
+// --min-requests N (default 200000), --port-base N (collector N, gateway N+1, upstream N+2;
+// default: free ports from the OS).
+import { fork, type ChildProcess } from "node:child_process";
+import { connect, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
 import { renderNginxConf } from "../engine/conf.ts";
 import { NginxProcess, sleep, until } from "../engine/nginx.ts";
 import { freePort } from "../engine/ports.ts";
 import { engineBinary, engineSkipReason } from "../engine/locate.ts";
 import { RELEASE_WASM_PATH } from "../engine/gateway.ts";
-import { DEFAULT_CONFIG_FILE, DEFAULT_RULES_FILE } from "../local/collector.ts";
+import { modeAt, type CollectorDump, type CollectorStats } from "./soak-faults.ts";
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,73 +26,104 @@ function arg(name: string, def: number): number {
 const LOAD_S = arg("seconds", 300);
 const CONNECTIONS = arg("connections", 24);
 const MIN_REQUESTS = arg("min-requests", 200_000);
+const PORT_BASE = arg("port-base", 0);
 const HARD_STOP_S = 8 * 60 - 75; // the load phase never outlasts this (drain and report follow)
 const KILL_EVERY_MS = 30_000;
 const WORKERS = 4;
+const BATCH_SIZE = 200;
+const SEND_TIMEOUT_MS = 2000;
 
-// ---- collector: a fault schedule over a 40 s cycle
+// What SIGKILL explains, and the windows used to attribute it (ms).
+/** A request answered by a worker at most this long before its SIGKILL: its event may have died
+ *  with the worker (held for the next tick, or on_log not run yet: nginx answers before logging). */
+const KILL_EVENT_WINDOW = 1000;
+/** A batch the collector accepted within this long of a SIGKILL may have been sent by the killed
+ *  worker and not settled: before the kill (the callback had not run yet) or after it (the
+ *  request reached the collector whole, the answer found the sender gone). Its lease expires
+ *  and another worker sends it again: duplicates. */
+const KILL_BATCH_WINDOW = 1000;
+/** A client connection lost this close to a SIGKILL of its worker was reset by the kill. */
+const KILL_CONN_WINDOW = 2000;
+const GOAL = {
+  /** Per kill: events lost with the worker (what it held for ≤ 1 tick and requests not yet logged). */
+  lostPerKill: BATCH_SIZE,
+  /** Per kill: one batch in flight per worker (one dispatch at a time), re-sent once. */
+  duplicatedPerKill: BATCH_SIZE,
+  /** Per kill: the worker's client connections. */
+  resetsPerKill: CONNECTIONS,
+  /** RssAnon growth of a worker from 60 s of age to its last sample, and its peak. */
+  rssWarmUpS: 60,
+  rssGrowthKiB: 8 * 1024,
+  rssPeakKiB: 64 * 1024,
+};
 
-type Mode = "up" | "down" | "503" | "429" | "reset";
-function modeAt(ms: number): Mode {
-  const t = (ms / 1000) % 40;
-  if (t < 12) return "up";
-  if (t < 18) return "down";
-  if (t < 24) return "up";
-  if (t < 28) return "503";
-  if (t < 32) return "429";
-  if (t < 36) return "reset";
-  return "up";
-}
+// ---- collector: a process of its own (scripts/soak-collector.ts) following the fault schedule
 
-const deliveries = new Map<string, number>();
-const collectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0 };
-let forcedMode: Mode | null = null;
+/** Transaction id → when batches holding it arrived (ms since the start). */
+const deliveries = new Map<string, number[]>();
+/** Events of batches the collector accepted but whose answer did not complete (connection gone). */
+const unconfirmed = new Set<string>();
+let collectorStats: CollectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0, unanswered: 0, unconfirmed: 0, events: 0 };
+let loopDelay = { p99: 0, max: 0 };
 let started = 0;
-const appConfig = readFileSync(DEFAULT_CONFIG_FILE);
-const rules = readFileSync(DEFAULT_RULES_FILE);
+let collectorProc: ChildProcess | null = null;
 
-const collector = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    const url = req.url ?? "";
-    if (url.startsWith("/v1/config")) return void res.writeHead(200, { "content-type": "application/json" }).end(appConfig);
-    if (url.startsWith("/v1/rules")) return void res.writeHead(200, { "content-type": "application/json" }).end(rules);
-    collectorStats.batches++;
-    const mode = forcedMode ?? modeAt(Date.now() - started);
-    if (mode === "reset" || mode === "down") {
-      collectorStats.resets++;
-      return void req.socket.destroy();
-    }
-    if (mode === "503" || mode === "429") {
-      if (mode === "503") collectorStats.refused5xx++;
-      else collectorStats.refused429++;
-      return void res.writeHead(Number(mode)).end();
-    }
-    let events: Array<{ transaction_id?: string }>;
-    try {
-      events = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    } catch {
-      return void res.writeHead(400).end();
-    }
-    collectorStats.accepted++;
-    for (const e of events) {
-      const id = e.transaction_id ?? "?";
-      deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
-    }
-    res.writeHead(202).end();
+function startCollector(port: number): Promise<void> {
+  const child = fork(fileURLToPath(new URL("./soak-collector.ts", import.meta.url)), [String(port), String(SEND_TIMEOUT_MS)], { execArgv: process.execArgv });
+  collectorProc = child;
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the soak collector exited (${code})`)));
+    const ready = (m: { ready?: boolean }) => {
+      if (!m.ready) return;
+      child.off("message", ready);
+      child.removeAllListeners("exit");
+      resolve();
+    };
+    child.on("message", ready);
   });
-});
-let collectorPort = 0;
-let collectorListening = false;
-async function setCollectorListening(on: boolean): Promise<void> {
-  if (on === collectorListening) return;
-  collectorListening = on;
-  if (on) await new Promise<void>((r) => collector.listen(collectorPort, "127.0.0.1", () => r()));
-  else await new Promise<void>((r) => { collector.close(() => r()); collector.closeAllConnections(); });
 }
 
-// ---- request shapes (the upstream is an nginx server block in the same engine)
+function toCollector(msg: object): void {
+  collectorProc?.send(msg);
+}
+
+/** The collector's counts now (`delivered`: distinct ids; `events`: all, duplicates included). */
+function collectorNow(): Promise<CollectorStats & { delivered: number }> {
+  const child = collectorProc!;
+  return new Promise((resolve) => {
+    const got = (m: { stats?: CollectorStats & { delivered: number } }) => {
+      if (!m.stats) return;
+      child.off("message", got);
+      resolve(m.stats);
+    };
+    child.on("message", got);
+    child.send({ stats: true });
+  });
+}
+
+function dumpCollector(): Promise<void> {
+  const child = collectorProc;
+  if (!child) return Promise.resolve();
+  return new Promise((resolve) => {
+    const got = (m: { dump?: CollectorDump }) => {
+      if (!m.dump) return;
+      child.off("message", got);
+      collectorStats = m.dump.stats;
+      loopDelay = m.dump.loopDelay;
+      for (const line of m.dump.deliveries) {
+        const [id, ...at] = line.split(" ");
+        deliveries.set(id, at.map(Number));
+      }
+      for (const id of m.dump.unconfirmed) unconfirmed.add(id);
+      resolve();
+    };
+    child.on("message", got);
+    child.send({ dump: true });
+  });
+}
+
+// ---- request shapes (the upstream is a separate nginx)
 
 interface Shape { method: string; path: (n: number) => string; body: (n: number) => string; status: number; headers?: Array<[string, string]> }
 const pad = (n: number) => "x".repeat(n);
@@ -104,29 +137,30 @@ const SHAPES: Shape[] = [
   { method: "POST", path: () => "/err", body: (n) => `{"n":${n}}`, status: 500, headers: [["Content-Type", "application/json"]] },
   { method: "DELETE", path: (n) => `/json/items/${n}`, body: () => "", status: 200, headers: [["Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2ln"], ["X-User-Id", "user-42"]] },
 ];
+const shapeName = (n: number) => `${SHAPES[n % SHAPES.length].method} ${SHAPES[n % SHAPES.length].path(0)}`;
 
-function encode(n: number): { buf: Buffer; status: number; id: string } {
+function encode(n: number): { buf: Buffer; status: number } {
   const s = SHAPES[n % SHAPES.length];
-  const id = `s-${n}`;
   const body = s.body(n);
-  let head = `${s.method} ${s.path(n)} HTTP/1.1\r\nHost: api.soak.example\r\nX-Moesif-Transaction-Id: ${id}\r\nUser-Agent: soak/${n % 3}\r\n`;
+  let head = `${s.method} ${s.path(n)} HTTP/1.1\r\nHost: api.soak.example\r\nX-Moesif-Transaction-Id: s-${n}\r\nUser-Agent: soak/${n % 3}\r\n`;
   for (const [k, v] of s.headers ?? []) head += `${k}: ${v}\r\n`;
   if (body.length || s.method === "POST" || s.method === "PUT") head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
-  return { buf: Buffer.concat([Buffer.from(head + "\r\n"), Buffer.from(body)]), status: s.status, id };
+  return { buf: Buffer.concat([Buffer.from(head + "\r\n"), Buffer.from(body)]), status: s.status };
 }
 
-// ---- keep-alive client: one request at a time per connection, CONNECTIONS in parallel
+// ---- keep-alive clients: one request at a time per connection, CONNECTIONS in parallel
 
-const results = { ok: 0, failed: 0, failedNearKill: 0, wrongStatus: 0 };
-const answered = new Set<number>();
+/** Per request: answered at (ms), status, the worker that answered (X-Worker: $pid). */
 const answeredAt = new Map<number, number>();
-const wrongBy = new Map<string, number>();
 const servedBy = new Map<number, number>();
+interface Failure { n: number; at: number; worker: number; status?: number }
+/** Requests whose connection was lost before the answer; `worker`: the connection's worker (0 = unknown). */
+const lost: Failure[] = [];
+/** Answers with another status than the shape's. */
+const wrong: Failure[] = [];
 let next = 0;
-let lastKill = 0;
 let loadRunning = true;
 
-/** Bytes of one HTTP/1.1 response at the start of `buf`, or 0 when incomplete. */
 function responseLength(buf: Buffer): { len: number; status: number; close: boolean; worker: number } | null {
   const end = buf.indexOf("\r\n\r\n");
   if (end < 0) return null;
@@ -155,6 +189,7 @@ function runConnection(port: number): Promise<void> {
     let sock: Socket;
     let buf: Buffer = Buffer.alloc(0);
     let current: { n: number; status: number } | null = null;
+    let connWorker = 0; // a keep-alive connection stays with the worker that accepted it
     const sendNext = () => {
       if (!loadRunning) {
         sock.end();
@@ -167,6 +202,7 @@ function runConnection(port: number): Promise<void> {
     };
     const open = () => {
       buf = Buffer.alloc(0);
+      connWorker = 0;
       sock = connect({ host: "127.0.0.1", port }, sendNext);
       sock.setNoDelay(true);
       sock.on("data", (d: Buffer) => {
@@ -174,15 +210,11 @@ function runConnection(port: number): Promise<void> {
         const r = responseLength(buf);
         if (!r || !current) return;
         buf = buf.subarray(r.len);
-        answered.add(current.n);
-        answeredAt.set(current.n, Date.now() - started);
+        const at = Date.now() - started;
+        answeredAt.set(current.n, at);
         servedBy.set(current.n, r.worker);
-        if (r.status === current.status) results.ok++;
-        else {
-          results.wrongStatus++;
-          const key = `${SHAPES[current.n % SHAPES.length].method} ${SHAPES[current.n % SHAPES.length].path(0)} → ${r.status}`;
-          wrongBy.set(key, (wrongBy.get(key) ?? 0) + 1);
-        }
+        connWorker = r.worker;
+        if (r.status !== current.status) wrong.push({ n: current.n, at, worker: r.worker, status: r.status });
         current = null;
         if (r.close) {
           sock.destroy();
@@ -192,8 +224,7 @@ function runConnection(port: number): Promise<void> {
       sock.on("error", () => undefined);
       sock.on("close", () => {
         if (current) {
-          results.failed++;
-          if (Date.now() - lastKill < 2000) results.failedNearKill++;
+          lost.push({ n: current.n, at: Date.now() - started, worker: connWorker });
           current = null;
           if (loadRunning) setTimeout(open, 10);
           else resolve();
@@ -206,29 +237,50 @@ function runConnection(port: number): Promise<void> {
 
 // ---- workers: pids, RSS, kills
 
-/** VmRSS/RssAnon in KiB: VmRSS counts the zone's shared pages a worker touched, RssAnon its own memory (Wasm included). */
-function rssKiB(pid: number): string {
+function rssAnonKiB(pid: number): number | null {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return `${/VmRSS:\s+(\d+) kB/.exec(status)?.[1]}/${/RssAnon:\s+(\d+) kB/.exec(status)?.[1]}`;
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : null;
   } catch {
-    return "gone";
+    return null;
   }
 }
 
-function parseSummaries(log: string): Map<number, { queued: number; sent: number; dropped: Map<string, number>; backlog: number }> {
-  const out = new Map<number, { queued: number; sent: number; dropped: Map<string, number>; backlog: number }>();
-  const re = /\] (\d+)#\d+: .*moesif: summary: queued (\d+), sent (\d+) in \d+ batches, retried batches \d+, dropped(?:: ([^(]*?)| 0) \(this worker\); backlog (\d+)/g;
+interface Summary { queued: number; sent: number; dropped: Map<string, number> }
+function parseSummaries(log: string): Map<number, Summary> {
+  const out = new Map<number, Summary>();
+  const re = /^\S+ \S+ \[\w+\] (\d+)#\d+: .*moesif: summary: queued (\d+), sent (\d+) in \d+ batches, retried batches \d+, dropped(?:: ([^(]*?)| 0) \(this worker\)/gm;
   for (const m of log.matchAll(re)) {
     const dropped = new Map<string, number>();
     for (const part of (m[4] ?? "").split(", ").filter(Boolean)) {
       const [reason, n] = part.trim().split(" ");
       dropped.set(reason, Number(n));
     }
-    out.set(Number(m[1]), { queued: Number(m[2]), sent: Number(m[3]), dropped, backlog: Number(m[5]) });
+    out.set(Number(m[1]), { queued: Number(m[2]), sent: Number(m[3]), dropped });
   }
   return out;
 }
+
+/** The queue's backlog (newest summary line) and the drops counted so far (all workers). */
+function progress(log: string): string {
+  const backlog = [...log.matchAll(/backlog (\d+) events/g)].at(-1)?.[1] ?? "?";
+  const dropped = new Map<string, number>();
+  for (const s of parseSummaries(log).values()) for (const [k, v] of s.dropped) dropped.set(k, (dropped.get(k) ?? 0) + v);
+  return `backlog ${backlog}, dropped ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${fmt(v)}`).join(" ") : "0"}`;
+}
+
+/** The engine's error-log lines of `pid` at level error or worse within ±`ms` of `at` (ms since start). */
+function errorLinesNear(log: string, pid: number, at: number, ms: number): string[] {
+  const out: string[] = [];
+  const re = new RegExp(`^(\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d) \\[(error|crit|alert|emerg)\\] ${pid}#.*$`, "gm");
+  for (const m of log.matchAll(re)) {
+    const t = new Date(m[1].replace(/\//g, "-").replace(" ", "T")).getTime() - started;
+    if (Math.abs(t - at) <= ms + 1000 && !m[0].includes("moesif:")) out.push(m[0]);
+  }
+  return out;
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
 
 async function main(): Promise<void> {
   const bin = engineBinary();
@@ -237,13 +289,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const nginx = new NginxProcess(bin);
-  collectorPort = await freePort();
-  await setCollectorListening(true);
-  const port = await freePort();
-  const upstreamPort = await freePort();
+  const collectorPort = PORT_BASE || (await freePort());
+  await startCollector(collectorPort);
+  const port = PORT_BASE ? PORT_BASE + 1 : await freePort();
+  const upstreamPort = PORT_BASE ? PORT_BASE + 2 : await freePort();
   const config = {
-    application_id: "soak", api_endpoint: `http://127.0.0.1:${collectorPort}`, flush_interval_ms: 500, batch_size: 200,
-    log_summary_interval_ms: 100, queue_max_bytes: 400 << 20, event_queue_size: 400000,
+    application_id: "soak", api_endpoint: `http://127.0.0.1:${collectorPort}`, flush_interval_ms: 500, batch_size: BATCH_SIZE,
+    send_timeout: SEND_TIMEOUT_MS, log_summary_interval_ms: 100, queue_max_bytes: 400 << 20, event_queue_size: 400000,
   };
   nginx.writeConf(renderNginxConf({
     workers: WORKERS,
@@ -255,7 +307,10 @@ async function main(): Promise<void> {
     upstreamKeepalive: 64,
     clientHeader: "x-soak-client",
     clientBodyBufferSize: 65536,
-    httpExtra: ["add_header X-Worker $pid always;", "keepalive_requests 100000;"], // X-Worker: which worker served a request
+    errorLogLevel: "info",
+    // X-Worker: which worker answered; X-Gw-Worker: which one proxied (the upstream logs it, for
+    // requests whose client saw no answer).
+    httpExtra: ["add_header X-Worker $pid always;", "keepalive_requests 100000;", "proxy_set_header X-Gw-Worker $pid;"],
   }));
   // The upstream is a separate nginx (no filter), so killing a gateway worker never cuts an
   // upstream leg served by that worker.
@@ -269,7 +324,8 @@ pid logs/nginx.pid;
 error_log logs/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    log_format soak '$http_x_moesif_transaction_id $http_x_gw_worker';
+    access_log logs/soak.log soak buffer=256k flush=1s;
     client_body_temp_path temp/client_body;
     client_max_body_size 64m;
     server {
@@ -283,55 +339,71 @@ http {
     }
 }
 `);
-  const kills: number[] = [];
-  const killTimes: number[] = [];
-  const rssSamples: Array<{ t: number; rss: Array<[number, string]> }> = [];
+  const kills: Array<{ pid: number; at: number }> = [];
+  const rss = new Map<number, Array<{ t: number; kib: number }>>(); // per worker pid
+  const born = new Map<number, number>();
   try {
     await upstream.start(upstreamPort);
     await nginx.start(port);
     await until("the workers to load the filter", () => (nginx.errorLog().match(/successfully loaded "moesif" module/g)?.length ?? 0) >= WORKERS);
     started = Date.now();
-    const sample = () => rssSamples.push({ t: Math.round((Date.now() - started) / 1000), rss: nginx.workerPids().map((p) => [p, rssKiB(p)] as [number, string]) });
+    toCollector({ start: started });
+    const sample = () => {
+      const t = Date.now() - started;
+      for (const p of nginx.workerPids()) {
+        if (!born.has(p)) born.set(p, t);
+        const kib = rssAnonKiB(p);
+        if (kib === null) continue;
+        const s = rss.get(p) ?? [];
+        s.push({ t, kib });
+        rss.set(p, s);
+      }
+    };
     sample();
 
-    // Collector schedule, kills, RSS samples, progress.
     const loadEnd = started + LOAD_S * 1000;
     const clients = Array.from({ length: CONNECTIONS }, () => runConnection(port));
     let lastKillAt = started;
+    let lastSample = started;
+    let lastProgress = started;
     while (loadRunning) {
       await sleep(250);
       const now = Date.now();
-      await setCollectorListening(modeAt(now - started) !== "down");
+      if (now - lastSample >= 5000) {
+        lastSample = now;
+        sample();
+      }
       if (now - lastKillAt >= KILL_EVERY_MS) {
         lastKillAt = now;
         sample();
         const pids = nginx.workerPids();
         const victim = pids[Math.floor(Math.random() * pids.length)];
         if (victim) {
-          lastKill = now;
-          kills.push(victim);
-          killTimes.push(now - started);
+          kills.push({ pid: victim, at: now - started });
           process.kill(victim, "SIGKILL");
         }
       }
-      if ((now - started) % 30_000 < 250) {
-        console.log(`t=${Math.round((now - started) / 1000)}s requests ${answered.size} (${Math.round(answered.size / ((now - started) / 1000))}/s) delivered ${deliveries.size} collector ${modeAt(now - started)}`);
+      if (now - lastProgress >= 10_000) {
+        lastProgress = now;
+        const c = await collectorNow();
+        console.log(`t=${Math.round((now - started) / 1000)}s requests ${fmt(answeredAt.size)} (${Math.round(answeredAt.size / ((now - started) / 1000))}/s), events delivered ${fmt(c.delivered)}, ${progress(nginx.errorLog())}, collector ${modeAt(now - started)}`);
       }
-      const enough = now >= loadEnd && answered.size >= MIN_REQUESTS;
+      const enough = now >= loadEnd && answeredAt.size >= MIN_REQUESTS;
       if (enough || now - started > HARD_STOP_S * 1000) loadRunning = false;
     }
     await Promise.all(clients);
     const loadSeconds = (Date.now() - started) / 1000;
 
-    // Drain: collector up for good; wait until nothing more arrives for 20 s.
-    forcedMode = "up";
-    await setCollectorListening(true);
+    // Drain: collector up for good; wait until nothing more arrives for 20 s (a killed worker's
+    // lease expires 11 s after its claim: send_timeout × 3 + 1 s + 4 s, assembly/filter/calls.ts).
+    toCollector({ up: true });
     let last = -1;
     let quietSince = Date.now();
     const drainStart = Date.now();
-    while (Date.now() - quietSince < 20_000 && Date.now() - drainStart < 120_000) {
+    while (Date.now() - quietSince < 20_000 && Date.now() - drainStart < 180_000) {
       await sleep(1000);
-      const total = [...deliveries.values()].reduce((a, b) => a + b, 0);
+      if ((Date.now() - drainStart) % 10_000 < 1000) sample();
+      const total = (await collectorNow()).events;
       if (total !== last) {
         last = total;
         quietSince = Date.now();
@@ -339,64 +411,171 @@ http {
     }
     await sleep(1500); // one more summary interval
     sample();
-
-    // ---- report
-    const log = nginx.errorLog();
-    const summaries = parseSummaries(log);
-    const dropped = new Map<string, number>();
-    let sent = 0;
-    let queued = 0;
-    for (const s of summaries.values()) {
-      sent += s.sent;
-      queued += s.queued;
-      for (const [k, v] of s.dropped) dropped.set(k, (dropped.get(k) ?? 0) + v);
-    }
-    const ids = [...answered].map((n) => `s-${n}`);
-    let delivered = 0;
-    let duplicated = 0;
-    let missing = 0;
-    for (const id of ids) {
-      const k = deliveries.get(id) ?? 0;
-      if (k >= 1) delivered++;
-      if (k > 1) duplicated += k - 1;
-      if (k === 0) missing++;
-    }
-    // Missing events by the worker that served them: one SIGKILLed within a second after
-    // serving it takes its drop counts since its last summary line (≤ 100 ms) along.
-    let missingNearKill = 0;
-    for (const n of answered) {
-      if (deliveries.has(`s-${n}`)) continue;
-      const pid = servedBy.get(n) ?? 0;
-      const k = kills.indexOf(pid);
-      const at = answeredAt.get(n) ?? 0;
-      if (k >= 0 && killTimes[k] - at >= 0 && killTimes[k] - at < 1000) missingNearKill++;
-    }
-    const unanswered = [...deliveries.keys()].filter((id) => !answered.has(Number(id.slice(2)))).length;
-    const traps = (log.match(/error while executing/g) ?? []).length;
-    const exits = [...log.matchAll(/worker process (\d+) exited (on signal \d+|with (?:fatal )?code \d+)/g)].map((m) => ({ pid: Number(m[1]), how: m[2] }));
-    const unexpectedExits = exits.filter((e) => !(kills.includes(e.pid) && e.how === "on signal 9") && e.how !== "with code 0");
-    const droppedLost = [...dropped].filter(([k]) => k !== "sampled").reduce((a, [, v]) => a + v, 0);
-    console.log("\n==== soak:engine ====");
-    console.log(`load: ${loadSeconds.toFixed(0)} s, ${WORKERS} workers, ${CONNECTIONS} keep-alive connections; ${answered.size} requests answered (${(answered.size / loadSeconds).toFixed(0)}/s), ${SHAPES.length} shapes`);
-    console.log(`failed proxied requests: ${results.failed} (connection lost; ${results.failedNearKill} within 2 s of a SIGKILL), wrong status: ${results.wrongStatus} ${wrongBy.size ? JSON.stringify([...wrongBy]) : ""}`);
-    console.log(`worker SIGKILLs: ${kills.length}; unexpected worker exits: ${unexpectedExits.length} ${unexpectedExits.length ? JSON.stringify(unexpectedExits) : ""}`);
-    console.log(`collector: ${collectorStats.batches} batch posts, ${collectorStats.accepted} accepted, ${collectorStats.refused5xx} answered 503, ${collectorStats.refused429} answered 429, ${collectorStats.resets} reset/refused while down`);
-    console.log(`filter summaries (last line per worker pid, ${summaries.size} pids; a killed worker's last line is up to 100 ms old): queued ${queued}, sent ${sent}`);
-    console.log(`dropped by reason: ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${v}`).join(", ") : "none"}`);
-    console.log(`events: delivered ${delivered} of ${ids.length} answered requests, duplicated ${duplicated}, missing ${missing} (dropped and counted: ${droppedLost}; unaccounted: ${Math.max(0, missing - droppedLost)}, of which at most ${missingNearKill} served by a worker in the second before its SIGKILL); events of requests whose client saw no answer: ${unanswered} delivered`);
-    console.log(`traps: ${traps}`);
-    const first = rssSamples[0];
-    const lastS = rssSamples[rssSamples.length - 1];
-    console.log(`worker RSS (pid:VmRSS/RssAnon KiB) at t=${first.t}s: ${first.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
-    for (const s of rssSamples.slice(1, -1)) console.log(`  t=${s.t}s: ${s.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
-    console.log(`worker RSS at end t=${lastS.t}s: ${lastS.rss.map(([p, r]) => `${p}:${r}`).join(" ")}`);
+    const drainSeconds = (Date.now() - drainStart) / 1000;
+    await dumpCollector();
+    report(nginx.errorLog(), upstream, kills, rss, born, loadSeconds, drainSeconds);
   } finally {
     await nginx.stop();
     await upstream.stop();
-    await setCollectorListening(false);
+    collectorProc?.disconnect();
     nginx.cleanup();
     upstream.cleanup();
   }
+}
+
+function report(
+  log: string,
+  upstream: NginxProcess,
+  kills: Array<{ pid: number; at: number }>,
+  rss: Map<number, Array<{ t: number; kib: number }>>,
+  born: Map<number, number>,
+  loadSeconds: number,
+  drainSeconds: number,
+): void {
+  const killOf = new Map(kills.map((k) => [k.pid, k.at]));
+  const out: string[] = [];
+  const say = (s: string) => out.push(s);
+  const verdict: Array<[string, boolean]> = [];
+
+  // -- the filter's own counts (last summary line per worker pid)
+  const summaries = parseSummaries(log);
+  const dropped = new Map<string, number>();
+  let sent = 0;
+  let queued = 0;
+  for (const s of summaries.values()) {
+    sent += s.sent;
+    queued += s.queued;
+    for (const [k, v] of s.dropped) dropped.set(k, (dropped.get(k) ?? 0) + v);
+  }
+  const droppedCounted = [...dropped].filter(([k]) => k !== "sampled").reduce((a, [, v]) => a + v, 0);
+  const traps = (log.match(/error while executing/g) ?? []).length;
+  const exits = [...log.matchAll(/worker process (\d+) exited (on signal \d+|with (?:fatal )?code \d+)/g)].map((m) => ({ pid: Number(m[1]), how: m[2] }));
+  const unexpectedExits = exits.filter((e) => !(killOf.has(e.pid) && e.how === "on signal 9") && e.how !== "with code 0");
+  const exhausted = (log.match(/worker_connections are not enough/g) ?? []).length;
+
+  // -- which worker proxied each request (upstream access log: transaction id, gateway pid)
+  const proxiedBy = new Map<number, number>();
+  try {
+    for (const line of readFileSync(join(upstream.prefix, "logs", "soak.log"), "latin1").split("\n")) {
+      const m = /^s-(\d+) (\d+)$/.exec(line);
+      if (m) proxiedBy.set(Number(m[1]), Number(m[2]));
+    }
+  } catch {
+    /* no log: proxiedBy stays empty */
+  }
+
+  // -- client requests
+  const answered = answeredAt.size;
+  const nearKill = (pid: number, at: number, before: number, after: number) => {
+    const k = killOf.get(pid);
+    return k !== undefined && k - at <= before && at - k <= after;
+  };
+  let lostKill = 0;
+  let lostKillUnknownWorker = 0;
+  const lostUnexplained: Failure[] = [];
+  for (const f of lost) {
+    const worker = f.worker || proxiedBy.get(f.n) || 0;
+    if (worker && nearKill(worker, f.at, 200, KILL_CONN_WINDOW)) lostKill++;
+    else if (!worker && kills.some((k) => Math.abs(k.at - f.at) <= KILL_CONN_WINDOW)) lostKillUnknownWorker++;
+    else lostUnexplained.push({ ...f, worker });
+  }
+  const wrongExplained: Array<Failure & { why: string }> = [];
+  const wrongUnexplained: Array<Failure & { lines: string[] }> = [];
+  for (const f of wrong) {
+    const lines = errorLinesNear(log, f.worker, f.at, 1000);
+    if (lines.some((l) => /worker_connections are not enough/.test(l))) wrongExplained.push({ ...f, why: "the worker ran out of connections" });
+    else wrongUnexplained.push({ ...f, lines });
+  }
+
+  // -- events
+  let delivered = 0;
+  let duplicates = 0;
+  let dupKill = 0;
+  let dupUnconfirmed = 0;
+  const dupGaps: number[] = [];
+  const dupUnexplained: Array<{ id: string; at: number[] }> = [];
+  for (const [id, at] of deliveries) {
+    if (id.startsWith("s-") && answeredAt.has(Number(id.slice(2)))) delivered++;
+    if (at.length < 2) continue;
+    duplicates += at.length - 1;
+    if (unconfirmed.has(id)) dupUnconfirmed += at.length - 1;
+    else if (kills.some((k) => Math.abs(k.at - at[0]) <= KILL_BATCH_WINDOW)) {
+      dupKill += at.length - 1;
+      dupGaps.push(at[1] - at[0]);
+    } else dupUnexplained.push({ id, at });
+  }
+  // Drops are counted per worker, not per event: the missing events beyond the counted drops
+  // must be ones SIGKILL can explain (answered by a worker shortly before its kill).
+  let missing = 0;
+  let killCandidates = 0;
+  for (const [n, at] of answeredAt) {
+    if (deliveries.has(`s-${n}`)) continue;
+    missing++;
+    if (nearKill(servedBy.get(n) ?? 0, at, KILL_EVENT_WINDOW, 0)) killCandidates++;
+  }
+  const beyondDrops = missing - droppedCounted;
+  const missingKill = Math.min(Math.max(0, beyondDrops), killCandidates);
+  // Counted drops may exceed the missing events by the events of requests whose client saw
+  // no answer (they are not among the missing); more would mean events both dropped and delivered.
+  const unaccounted = Math.max(0, beyondDrops - missingKill) + Math.max(0, -beyondDrops - lost.length);
+  const deliveredUnanswered = [...deliveries.keys()].filter((id) => !answeredAt.has(Number(id.slice(2)))).length;
+
+  say("\n==== soak:engine ====");
+  say(`load: ${loadSeconds.toFixed(0)} s (then ${drainSeconds.toFixed(0)} s of drain), ${WORKERS} workers, ${CONNECTIONS} keep-alive connections, ${SHAPES.length} request shapes; ${fmt(answered)} requests answered (${(answered / loadSeconds).toFixed(0)}/s)`);
+  say(`collector (a process of its own; event-loop delay p99 ${loopDelay.p99.toFixed(0)} ms, max ${loopDelay.max.toFixed(0)} ms): ${fmt(collectorStats.batches)} batch posts: ${fmt(collectorStats.accepted)} accepted (${collectorStats.unconfirmed} of them with the answer cut off), ${fmt(collectorStats.refused5xx)} answered 503, ${fmt(collectorStats.refused429)} answered 429, ${fmt(collectorStats.resets)} reset after reading (connections refused while it is down never reach it), ${fmt(collectorStats.unanswered)} left unanswered (the filter's timeout)`);
+  say(`worker SIGKILLs: ${kills.length} (${kills.map((k) => `${k.pid}@${Math.round(k.at / 1000)}s`).join(", ")}); unexpected worker exits: ${unexpectedExits.length}${unexpectedExits.length ? " " + JSON.stringify(unexpectedExits) : ""}; traps: ${traps}; "worker_connections are not enough": ${exhausted}`);
+  say("");
+  say("client requests:");
+  say(`  answered with the expected status: ${fmt(answered - wrong.length)}`);
+  say(`  connection lost before the answer: ${lost.length}: ${lostKill} on a worker SIGKILLed within ${KILL_CONN_WINDOW / 1000} s, ${lostKillUnknownWorker} within ${KILL_CONN_WINDOW / 1000} s of a SIGKILL (worker unknown: the connection's first request, not proxied), ${lostUnexplained.length} unexplained`);
+  for (const f of lostUnexplained.slice(0, 10)) say(`    unexplained: s-${f.n} (${shapeName(f.n)}) at ${(f.at / 1000).toFixed(1)} s, worker ${f.worker || "unknown"}`);
+  say(`  unexpected status: ${wrong.length}: ${wrongExplained.length} explained, ${wrongUnexplained.length} unexplained`);
+  for (const f of wrongExplained.slice(0, 5)) say(`    s-${f.n} (${shapeName(f.n)}) → ${f.status} from worker ${f.worker} at ${(f.at / 1000).toFixed(1)} s: ${f.why}`);
+  for (const f of wrongUnexplained.slice(0, 10)) {
+    say(`    unexplained: s-${f.n} (${shapeName(f.n)}) → ${f.status} from worker ${f.worker} at ${(f.at / 1000).toFixed(1)} s; its error log then: ${f.lines.length ? "" : "nothing"}`);
+    for (const l of f.lines.slice(0, 5)) say(`      ${l}`);
+  }
+  say("");
+  say("events (one per answered request):");
+  say(`  filter summaries (last line per worker pid, ${summaries.size} pids; a killed worker's last line is ≤ 100 ms old): queued ${fmt(queued)}, sent ${fmt(sent)}, dropped: ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${fmt(v)}`).join(", ") : "none"}`);
+  say(`  delivered: ${fmt(delivered)} of ${fmt(answered)}; also ${fmt(deliveredUnanswered)} events of requests whose client saw no answer`);
+  const gaps = dupGaps.length ? ` (delivered again ${(Math.min(...dupGaps) / 1000).toFixed(1)}–${(Math.max(...dupGaps) / 1000).toFixed(1)} s later: the lease)` : "";
+  say(`  duplicated: ${fmt(duplicates)}: ${fmt(dupKill)} first delivered within ${KILL_BATCH_WINDOW / 1000} s of a SIGKILL (a batch its killed sender had not settled, re-sent once its lease expired${gaps}), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(duplicates - dupKill - dupUnconfirmed)} unexplained`);
+  for (const d of dupUnexplained.slice(0, 5)) say(`    unexplained: ${d.id} delivered at ${d.at.map((t) => (t / 1000).toFixed(1) + " s").join(", ")}`);
+  say(`  missing: ${fmt(missing)} (${(100 * missing / Math.max(1, answered)).toFixed(1)} %) against ${fmt(droppedCounted)} dropped and counted by reason (${beyondDrops >= 0 ? `${fmt(beyondDrops)} fewer` : `${fmt(-beyondDrops)} more: events of requests whose client saw no answer, at most ${lost.length}`}); ` +
+    `${fmt(missingKill)} died with a SIGKILLed worker (of ${fmt(killCandidates)} missing events answered by a worker ≤ ${KILL_EVENT_WINDOW / 1000} s before its kill: held for its next tick, or not yet logged); ${fmt(unaccounted)} unaccounted`);
+
+  say("");
+  say(`worker RssAnon (KiB) by pid, sampled every 5 s (age = s since the worker's first sample):`);
+  let rssOk = true;
+  for (const [pid, s] of rss) {
+    const b = born.get(pid) ?? 0;
+    const warm = s.find((x) => x.t - b >= GOAL.rssWarmUpS * 1000);
+    const peak = Math.max(...s.map((x) => x.kib));
+    const lastS = s[s.length - 1];
+    const growth = warm ? lastS.kib - warm.kib : null;
+    if (peak > GOAL.rssPeakKiB || (growth !== null && growth > GOAL.rssGrowthKiB)) rssOk = false;
+    const fate = killOf.has(pid) ? `SIGKILLed at ${Math.round((killOf.get(pid) ?? 0) / 1000)} s` : "alive at the end";
+    say(`  ${pid} (${fate}; ${s.length} samples from ${Math.round(s[0].t / 1000)} s): first ${fmt(s[0].kib)}, at ${GOAL.rssWarmUpS} s of age ${warm ? fmt(warm.kib) : "-"}, last ${fmt(lastS.kib)}, peak ${fmt(peak)}; growth after warm-up ${growth === null ? "- (died young)" : fmt(growth)}`);
+  }
+
+  const k = Math.max(1, kills.length);
+  verdict.push(["0 traps", traps === 0]);
+  verdict.push(["0 unexpected worker exits", unexpectedExits.length === 0]);
+  verdict.push(["0 unexplained failed requests (lost connections and unexpected statuses)", lostUnexplained.length === 0 && wrongUnexplained.length === 0]);
+  verdict.push(["0 unexplained duplicates", duplicates - dupKill - dupUnconfirmed === 0]);
+  verdict.push(["0 unaccounted missing events", unaccounted === 0]);
+  verdict.push([`SIGKILL-attributed: lost events ≤ ${GOAL.lostPerKill} per kill (${(missingKill / k).toFixed(1)}), duplicates ≤ ${GOAL.duplicatedPerKill} per kill (${(dupKill / k).toFixed(1)}), reset connections ≤ ${GOAL.resetsPerKill} per kill (${((lostKill + lostKillUnknownWorker) / k).toFixed(1)})`,
+    missingKill <= GOAL.lostPerKill * k && dupKill <= GOAL.duplicatedPerKill * k && lostKill + lostKillUnknownWorker <= GOAL.resetsPerKill * k]);
+  verdict.push([`RssAnon flat: every worker grows ≤ ${GOAL.rssGrowthKiB / 1024} MiB from ${GOAL.rssWarmUpS} s of age to its last sample, and peaks ≤ ${GOAL.rssPeakKiB / 1024} MiB`, rssOk]);
+  verdict.push([`≥ ${fmt(MIN_REQUESTS)} requests (${fmt(answered)})`, answered >= MIN_REQUESTS]);
+  say("");
+  say("goal: every event delivered exactly once or counted as dropped with its reason; what SIGKILL explains is counted and bounded:");
+  for (const [what, ok] of verdict) say(`  ${ok ? "ok  " : "FAIL"} ${what}`);
+  const pass = verdict.every(([, ok]) => ok);
+  say(`\nsoak:engine ${pass ? "PASS" : "FAIL"}`);
+  console.log(out.join("\n"));
+  process.exitCode = pass ? 0 : 1;
 }
 
 await main();

@@ -4,7 +4,7 @@
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { ByteBuf } from "../lib/bytes";
 import { HeaderMap } from "../moesif/headermap";
-import { Utf8, utf8Bytes, utf8Length } from "../lib/utf8";
+import { utf8, Utf8, utf8Bytes, utf8Length } from "../lib/utf8";
 
 export const enum Result {
   Ok = 0,
@@ -188,6 +188,38 @@ export function loadHeaderMap(type: MapType, map: HeaderMap): void {
   takeOutInto(map.bytes, r == Result.Ok);
   map.index();
 }
+
+/**
+ * Reads one header's value into `out` (cleared first); false when absent. For dispatch
+ * responses in root contexts, use this rather than loadHeaderMap: ngx_wasm_module allocates
+ * the pairs call's scratch array in the context's pool, which for a root context lives as
+ * long as the worker (~450 bytes per call never freed, BENCHMARKS.md); this call allocates
+ * nothing there.
+ */
+export function headerValue(type: MapType, name: Utf8, out: ByteBuf): bool {
+  out.clear();
+  resetOut();
+  landIn(out);
+  const r = imports.proxy_get_header_map_value(<i32>type, utf8Bytes(name), <usize>utf8Length(name), OUT, OUT + 4);
+  takeOutInto(out, r == Result.Ok);
+  return r == Result.Ok;
+}
+
+/** The HTTP status of the dispatch response being handled; 0 when there was none (`scratch` is overwritten). */
+export function callStatus(scratch: ByteBuf): i32 {
+  if (!headerValue(MapType.HttpCallResponseHeaders, utf8(":status"), scratch)) return 0;
+  let n = 0;
+  for (let i = 0; i < scratch.length; i++) {
+    const c = <i32>load<u8>(scratch.ptr + <usize>i) - 48;
+    if (c < 0 || c > 9 || n > 99999) return 0;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** Collector headers read from batch and config responses. */
+export const CONFIG_ETAG_HEADER: Utf8 = utf8("x-moesif-config-etag");
+export const RULES_TAG_HEADER: Utf8 = utf8("x-moesif-rules-tag");
 
 /** Adds a header from a static UTF-8 name and `len` value bytes at `value` (no per-call encoding). */
 export function addHeaderBytes(map: MapType, name: Utf8, value: usize, len: i32): Result {

@@ -3,12 +3,12 @@
 // config etag; rules at start and whenever a rules tag differs from the rules held. The
 // last good copy is kept when a fetch fails; until the first one arrives, everything is
 // kept and nothing is blocked.
-import { ByteBuf, leadingDecimal } from "../lib/bytes";
+import { ByteBuf } from "../lib/bytes";
 import { Config, USER_AGENT } from "../moesif/config";
 import { GovernanceRules } from "../moesif/governance";
-import { HeaderMap } from "../moesif/headermap";
 import { AppConfig } from "../moesif/sampling";
 import * as host from "./host";
+import { callSpanMs } from "./calls";
 import { utf8, Utf8 } from "../lib/utf8";
 
 export const CONFIG_REFRESH_MS: i64 = 60000;
@@ -16,6 +16,7 @@ export const CONFIG_REFRESH_MS: i64 = 60000;
 const RETRY_MS: i64 = 10000;
 /** Config and rules documents larger than this are refused (bounded memory). */
 export const MAX_DOCUMENT_BYTES: i32 = 2 << 20;
+
 
 const enum Kind {
   Config = 0,
@@ -43,8 +44,10 @@ export class Remote {
   private configHeaders: ArrayBuffer;
   private rulesHeaders: ArrayBuffer;
   private body: ByteBuf = new ByteBuf(0);
-  private map: HeaderMap = new HeaderMap();
+  private value: ByteBuf = new ByteBuf(64);
   private failing: StaticArray<bool> = [false, false];
+  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
+  callsBack: bool = false;
 
   constructor(private cfg: Config) {
     this.configHeaders = requestHeaders(cfg, "/v1/config");
@@ -63,7 +66,7 @@ export class Remote {
     for (let k = 0; k < 2; k++) {
       const p = this.pending[k];
       if (p.active && now > p.deadline) {
-        p.active = false; // never called back (Kong <= 3.8 on connection errors)
+        p.active = false; // never called back (Kong <= 3.8 on connection errors; callSpanMs)
         this.failed(<Kind>k, now, "no answer");
       }
     }
@@ -89,7 +92,7 @@ export class Remote {
     const p = this.pending[kind];
     p.active = true;
     p.token = host.lastToken();
-    p.deadline = now + <i64>this.cfg.connectTimeout + 1000;
+    p.deadline = now + callSpanMs(this.cfg.connectTimeout, this.callsBack, e.target);
     if (kind == Kind.Config) this.nextConfigAt = now + CONFIG_REFRESH_MS;
   }
 
@@ -106,13 +109,11 @@ export class Remote {
   }
 
   private settle(kind: Kind, bodySize: u32, now: i64): void {
-    const map = this.map;
-    host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
-    const statusText = map.get(":status");
-    const status = statusText === null ? 0 : leadingDecimal(statusText);
-    const etag = map.get("x-moesif-config-etag");
-    const tag = map.get("x-moesif-rules-tag");
-    map.clear();
+    // Single values, not the pairs call: see host.headerValue.
+    const v = this.value;
+    const status = host.callStatus(v);
+    const etag = host.headerValue(host.MapType.HttpCallResponseHeaders, host.CONFIG_ETAG_HEADER, v) ? v.toString() : null;
+    const tag = host.headerValue(host.MapType.HttpCallResponseHeaders, host.RULES_TAG_HEADER, v) ? v.toString() : null;
     if (status < 200 || status > 299) {
       this.failed(kind, now, status == 0 ? "no response" : "HTTP " + status.toString());
       return;

@@ -7,6 +7,7 @@ import { FilterState, StateRoot } from "./state";
 import * as host from "./host";
 import { collectGarbage } from "./gc";
 import { utf8 } from "../lib/utf8";
+import { MAX_DISPATCHES } from "./calls";
 
 /**
  * The engine's tick period; work is scheduled by elapsed time on top of it. Short, because
@@ -61,12 +62,12 @@ export class MoesifRoot extends StateRoot {
     state.lastTick = now;
     if (!state.zone.mayDispatch(now, TICK_MS)) return;
     // Config and rules first (they steer sampling and blocking), then batches.
-    state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, state.maxDispatches - state.sender.inFlight());
+    state.remote.tick(now, state.sender.configEtag, state.sender.rulesTag, MAX_DISPATCHES - state.sender.inFlight());
     if (!zoneReady) {
       collectGarbage();
       return;
     }
-    const worked = state.sender.tick(now, state.maxDispatches - state.remote.inFlight());
+    const worked = state.sender.tick(now, MAX_DISPATCHES - state.remote.inFlight());
     const metrics = state.metrics;
     if (metrics !== null) {
       const q = state.queue.counters;

@@ -1,20 +1,18 @@
 // Delivery from on_tick (SPEC §6): claim batches from the shared queue, POST them to the
 // collector, and settle them when the callback arrives: acknowledge, retry with backoff,
 // or drop. Never dispatches from a callback or the request path (engine-verified 5+/5++).
-import { ByteBuf, leadingDecimal } from "../lib/bytes";
+import { ByteBuf } from "../lib/bytes";
 import { deflate } from "../lib/deflate";
 import { Wrapper } from "../lib/inflate";
 import { Config, USER_AGENT } from "../moesif/config";
 import { Batch, Drop, Fill, SharedQueue, TickBudget } from "../moesif/queue";
 import { backoffMs, classify, mayRetry, Outcome } from "../moesif/retry";
-import { HeaderMap } from "../moesif/headermap";
 import * as host from "./host";
 import { utf8 } from "../lib/utf8";
+import { callSpanMs, MAX_DISPATCHES } from "./calls";
 
-/** Batches one worker keeps in flight (or being read) at once. */
-export const MAX_IN_FLIGHT: i32 = 16;
-/** How long past the dispatch timeout a lease is held before another worker may take it. */
-const LEASE_MARGIN_MS: i32 = 5000;
+/** How long past a dispatch's span (calls.ts) a lease is held before another worker may take it (covers the reading ticks). */
+const LEASE_MARGIN_MS: i64 = 4000;
 /**
  * One tick's slice of the delivery work (docs/queue.md, "Sliced ticks"): slot bytes read
  * into batch bodies and slots read, sized so that a tick holds the worker for about 1 ms
@@ -26,6 +24,7 @@ export const TICK_BYTES: i64 = 384 << 10;
 export const TICK_SLOTS: i32 = 128;
 /** Deflating a byte costs about as much as reading this many (counted against TICK_BYTES). */
 const DEFLATE_COST: i64 = 8;
+
 
 const enum Stage {
   Idle = 0,
@@ -40,7 +39,7 @@ const enum Stage {
 class InFlight {
   token: u32 = 0;
   batch: Batch = new Batch();
-  /** When the host should have called back by (Kong <= 3.8 never calls back on errors). */
+  /** When to stop waiting for the callback (callSpanMs). */
   deadline: i64 = 0;
   stage: Stage = Stage.Idle;
 }
@@ -56,12 +55,14 @@ export class Sender {
   private headers: ArrayBuffer;
   private compressedHeaders: ArrayBuffer;
   private compressed: ByteBuf = new ByteBuf(0);
-  private responseHeaders: HeaderMap = new HeaderMap();
+  private value: ByteBuf = new ByteBuf(64);
   private budget: TickBudget = new TickBudget();
   counters: SenderCounters = new SenderCounters();
   /** Collector tags seen on the last batch response (for the config/rules fetcher). */
   configEtag: string = "";
   rulesTag: string = "";
+  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
+  callsBack: bool = false;
 
   constructor(private cfg: Config, private queue: SharedQueue) {
     const e = cfg.endpoint;
@@ -78,13 +79,10 @@ export class Sender {
     base.push("content-encoding");
     base.push("deflate");
     this.compressedHeaders = host.serializePairs(base);
-    for (let i = 0; i < MAX_IN_FLIGHT; i++) this.slots.push(new InFlight());
+    for (let i = 0; i < MAX_DISPATCHES; i++) this.slots.push(new InFlight());
   }
 
   /** Batches claimed and not yet settled (being read, waiting, or dispatched). */
-  /** The last batch failed (timeout, connection error, 5xx, 408, 429): send one at a time. */
-  private failing: bool = false;
-
   inFlight(): i32 {
     let n = 0;
     for (let i = 0; i < this.slots.length; i++) if (this.slots[i].stage != Stage.Idle) n++;
@@ -98,9 +96,6 @@ export class Sender {
    */
   tick(now: i64, allowed: i32): bool {
     let worked = false;
-    // While the collector fails, one batch at a time probes it: parallel batches in backoff
-    // would only multiply the failed dispatches.
-    if (this.failing && allowed > 1) allowed = 1;
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.stage == Stage.Sent && now > s.deadline) {
@@ -119,7 +114,7 @@ export class Sender {
       }
     }
     const budgetEnd = now + <i64>this.cfg.maxCallbackTimeSpent;
-    const hold = this.cfg.sendTimeout + LEASE_MARGIN_MS;
+    const hold = <i32>(callSpanMs(this.cfg.sendTimeout, this.callsBack, this.cfg.endpoint.target) + LEASE_MARGIN_MS);
     let inFlight = this.inFlight();
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
@@ -181,7 +176,7 @@ export class Sender {
       return;
     }
     s.token = host.lastToken();
-    s.deadline = now + <i64>this.cfg.sendTimeout + 1000;
+    s.deadline = now + callSpanMs(this.cfg.sendTimeout, this.callsBack, this.cfg.endpoint.target);
     s.stage = Stage.Sent;
     if (this.compressed.capacity > (1 << 22)) this.compressed.shrinkTo(1 << 16);
   }
@@ -194,16 +189,11 @@ export class Sender {
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.stage != Stage.Sent || s.token != token) continue;
-      const map = this.responseHeaders;
-      host.loadHeaderMap(host.MapType.HttpCallResponseHeaders, map);
-      const statusText = map.get(":status");
-      const status = statusText === null ? 0 : leadingDecimal(statusText);
-      const etag = map.get("x-moesif-config-etag");
-      if (etag !== null) this.configEtag = etag;
-      const tag = map.get("x-moesif-rules-tag");
-      if (tag !== null) this.rulesTag = tag;
+      const v = this.value;
+      const status = host.callStatus(v);
+      if (host.headerValue(host.MapType.HttpCallResponseHeaders, host.CONFIG_ETAG_HEADER, v)) this.configEtag = v.toString();
+      if (host.headerValue(host.MapType.HttpCallResponseHeaders, host.RULES_TAG_HEADER, v)) this.rulesTag = v.toString();
       this.settle(s, status, now);
-      map.clear();
       return true;
     }
     return false;
@@ -215,7 +205,6 @@ export class Sender {
     // A body over the cap (one large event) must not keep its buffer for the worker's life.
     if (b.body.capacity > this.cfg.batchMaxBytes << 1) b.body.shrinkTo(1 << 16);
     const outcome = classify(status);
-    this.failing = outcome != Outcome.Sent && outcome != Outcome.Reject;
     if (outcome == Outcome.Sent) {
       if (this.queue.finish(b)) {
         this.counters.batchesSent++;

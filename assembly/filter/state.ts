@@ -9,13 +9,10 @@ import { Kv, SharedQueue } from "../moesif/queue";
 import { BlockResponse } from "../moesif/governance";
 import { RequestFacts } from "../moesif/rules";
 import { Remote } from "./remote";
-import { MAX_IN_FLIGHT, Sender } from "./sender";
+import { Sender } from "./sender";
 import * as host from "./host";
 import { ZoneGate } from "./zone";
 import { utf8, Utf8 } from "../lib/utf8";
-
-/** Dispatches in flight per root on Kong 3.7+: batches plus the config and rules fetches. */
-const MAX_DISPATCHES: i32 = MAX_IN_FLIGHT + 2;
 
 class HostKv extends Kv {
   get(key: ArrayBuffer, out: ByteBuf): i32 { return host.kvGet(key, out); }
@@ -78,11 +75,6 @@ export class FilterState {
   metrics: Metrics | null = null;
   /** Whether Kong's version was read (from the first request: properties are unsafe in root contexts). */
   versionKnown: bool = false;
-  /**
-   * Dispatches this root may have in flight. Parallel dispatches exist from Kong 3.7
-   * (ngx_wasm_module 0.3.0): until a request shows a newer Kong, one at a time.
-   */
-  maxDispatches: i32 = 1;
   lastTick: i64 = 0;
   lastCollect: i64 = 0;
   lastDropWarning: i64 = 0;
@@ -117,15 +109,19 @@ export class FilterState {
   }
 
   /**
-   * What depends on Kong's version: parallel dispatches (3.7+) and metrics host calls (3.8+;
-   * they trap before). Read once from the first request, since root contexts cannot read
-   * properties. Kong 3.4/3.5 have no kong.version property: "" counts as old there.
+   * What depends on Kong's version: whether the host calls back on every dispatch outcome
+   * (3.9+, calls.ts) and metrics host calls (3.8+; they trap before). Read once from the
+   * first request, since root contexts cannot read properties. Kong 3.4/3.5 have no
+   * kong.version property: "" counts as old there.
    */
   learnKongVersion(kongVersion: string, kongRoute: bool): void {
     this.versionKnown = true;
-    // No kong.* property at all: plain nginx + ngx_wasm_module, whose releases have run
-    // parallel dispatches since 0.3.0 (Kong 3.4/3.5 lack kong.version but set kong.route_id).
-    if (atLeast(kongVersion, 3, 7) || (kongVersion.length == 0 && !kongRoute)) this.maxDispatches = MAX_DISPATCHES;
+    // No kong.* property at all: plain nginx + ngx_wasm_module (Kong 3.9's pin or later here;
+    // Kong 3.4/3.5 lack kong.version but set kong.route_id).
+    if (atLeast(kongVersion, 3, 9) || (kongVersion.length == 0 && !kongRoute)) {
+      this.sender.callsBack = true;
+      this.remote.callsBack = true;
+    }
     if (!this.cfg.enableMetrics) return;
     if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();

@@ -167,4 +167,18 @@ describe("dispatch rules", () => {
     assert.ok(msgs(h).includes("hget :dispatch_status rc=0 v=reader failure"));
     await h.stop();
   });
+
+  it("a root dispatch that finishes while another of the root is pending is counted as leaked (the engine never frees it)", async () => {
+    const h = await host("configure: tick 10|tick@1: dispatch 127.0.0.1:9 POST /a ~ 500 data1; dispatch 127.0.0.1:9 POST /b ~ 500 data22|tick@3: dispatch 127.0.0.1:9 POST /c ~ 500 data333");
+    let n = 0;
+    h.dispatchHandler = async () => {
+      await new Promise((r) => setTimeout(r, ++n * 5)); // /a finishes first, while /b is pending
+      return { status: 200, headers: [] };
+    };
+    await h.advance(40);
+    await h.settle();
+    assert.equal(cbs(h).filter((l) => l.startsWith("CB on_http_call_response")).length, 3);
+    assert.deepEqual(h.leakedDispatches, { calls: 1, bytes: 5 }, "/a leaked; /b and the lone /c were freed");
+    await h.stop();
+  });
 });

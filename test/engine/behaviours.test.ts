@@ -99,6 +99,37 @@ describe("traps (probe filter)", { skip }, () => {
   });
 });
 
+describe("dispatches (probe filter)", { skip }, () => {
+  // ngx_wasm_module finalizes the fake request behind a tick dispatch only when no other
+  // dispatch of the root is pending: every call that finishes while another is in flight keeps
+  // its fake connection (and pool, and body copy) for the worker's life. With 48 connections a
+  // worker runs out after a few dozen overlapping pairs; one call at a time frees every one.
+  const exhausted = (g: EngineGateway) => /worker_connections are not enough|failed creating fake connection/.test(g.nginx.errorLog());
+  for (const [perTick, leaks] of [[2, true], [1, false]] as const) {
+    it(`${perTick} dispatch${perTick > 1 ? "es" : ""} per tick with worker_connections 48: ${leaks ? "the worker runs out of connections (one call of each overlapping pair is never freed)" : "150 calls, every connection freed"}`, async () => {
+      const call = (url: string, path: string) => `dispatch ${url.slice("http://".length)} POST ${path} ~ 1000 ${"b".repeat(64)}`;
+      const g = new EngineGateway({
+        config: (url) => `configure: tick 10|tick: ${[call(url, "/a"), call(url, "/b")].slice(0, perTick).join("; ")}`,
+        modulePath: probePath,
+        filterName: "probe",
+        conf: { workerConnections: 48 },
+      });
+      g.dispatchHandler = () => ({ status: 200, headers: [], body: enc("ok") });
+      await withGateway(g, async () => {
+        const callbacks = () => filterLines(g, "CB on_http_call_response").length;
+        if (leaks) {
+          await until("the worker to run out of connections", () => exhausted(g), 30_000);
+        } else {
+          await until("150 callbacks", () => callbacks() >= 150, 30_000);
+          assert.equal(exhausted(g), false, "no connection left behind");
+          assert.equal((await g.request(get(), ok)).status, 200);
+        }
+        assert.equal(g.traps.length, 0);
+      });
+    });
+  }
+});
+
 describe("moesif in the engine", { skip }, () => {
   it("two filter entries in one chain: two root contexts, each sends its own event for every request", async () => {
     const g = new EngineGateway({
@@ -149,21 +180,35 @@ describe("moesif in the engine", { skip }, () => {
     });
   });
 
-  it("on plain nginx + ngx_wasm_module (no kong.* properties) batches go out in parallel, as on Kong 3.7+", async () => {
-    const g = new EngineGateway({ config: JSON.stringify({ application_id: "parallel", flush_interval_ms: 100, batch_size: 10 }) });
+  it("one dispatch in flight per worker: 100 batches to a slow collector with worker_connections 64, all delivered once, no connection left behind", async () => {
+    // Parallel batches (the filter sent up to 16 at once before) leave one fake connection per
+    // overlapped call in the engine (the probe test above): 64 connections ran out after ~60 batches.
+    const g = new EngineGateway({
+      config: JSON.stringify({ application_id: "one", flush_interval_ms: 100, batch_size: 4 }),
+      conf: { workerConnections: 64 },
+    });
     let open = 0;
     let most = 0;
+    let batches = 0;
+    const seen = new Map<string, number>();
     g.dispatchHandler = async (req) => {
       if (!req.path.endsWith("/v1/events/batch")) return { status: 200, headers: [], body: enc(req.path.includes("rules") ? "[]" : "{}") };
       open++;
       most = Math.max(most, open);
-      await sleep(1500); // a slow collector: batches overlap only when several are in flight
+      await sleep(30); // slow enough that parallel batches would overlap
       open--;
+      batches++;
+      for (const e of JSON.parse(new TextDecoder().decode(req.body)) as Array<{ transaction_id: string }>) seen.set(e.transaction_id, (seen.get(e.transaction_id) ?? 0) + 1);
       return { status: 201, headers: [] };
     };
     await withGateway(g, async () => {
-      for (let i = 0; i < 40; i++) assert.equal((await g.request(get(`/p${i}`), ok)).status, 200);
-      await until("overlapping batches", () => most >= 2, 20_000);
+      for (let i = 0; i < 400; i++) assert.equal((await g.request(get(`/o${i}`, [["X-Moesif-Transaction-Id", `one-${i}`]]), ok)).status, 200);
+      await until("400 events", () => seen.size >= 400, 60_000);
+      assert.ok(batches >= 100, `batches of at most 4 (${batches})`);
+      assert.equal(most, 1, "one batch in flight at a time");
+      assert.ok([...seen.values()].every((n) => n === 1), "each delivered once");
+      assert.equal(/worker_connections are not enough|failed creating fake connection/.test(g.nginx.errorLog()), false);
+      assert.equal((await g.request(get("/after"), ok)).status, 200);
     });
   });
 
@@ -176,7 +221,7 @@ describe("moesif in the engine", { skip }, () => {
     g.dispatchHandler = async (req) => {
       if (!req.path.endsWith("/v1/events/batch")) return { status: 200, headers: [], body: enc(req.path.includes("rules") ? "[]" : "{}") };
       open++;
-      if (down) most = Math.max(most, open);
+      most = Math.max(most, open);
       await sleep(300);
       open--;
       if (down) return { status: 503, headers: [] };
@@ -186,12 +231,10 @@ describe("moesif in the engine", { skip }, () => {
     await withGateway(g, async () => {
       for (let i = 0; i < 60; i++) assert.equal((await g.request(get(`/f${i}`, [["X-Moesif-Transaction-Id", `fail-${i}`]]), ok)).status, 200);
       await until("a failed batch", () => most > 0, 20_000);
-      await sleep(1000); // batches sent before the first failure came back may overlap
-      most = 0;
       await sleep(5000); // retries with backoff from 1 s
-      assert.ok(most <= 1, `at most one batch in flight while failing (saw ${most})`);
       down = false;
       await until("60 events", () => seen.size >= 60, 60_000);
+      assert.equal(most, 1, "one batch in flight at a time");
     });
   });
 
