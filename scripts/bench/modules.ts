@@ -36,7 +36,7 @@ export interface Modules {
 /** Builds what is missing or out of date; returns the wasm paths and what was built. */
 export async function ensureModules(force: boolean, say: (line: string) => void): Promise<Modules & { built: string[] }> {
   const built: string[] = [];
-  if (force || stale(RELEASE_WASM, ["assembly", RUNTIME_DIR, "asconfig.json"])) {
+  if (force || stale(RELEASE_WASM, ["assembly", RUNTIME_DIR, "asconfig.json", "scripts/as-transforms"])) {
     say(`building ${RELEASE_WASM} …`);
     await buildFilter(["release"]);
     built.push(RELEASE_WASM);
