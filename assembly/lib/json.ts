@@ -220,17 +220,11 @@ export function scanJsonString(p: usize, end: usize): usize {
   return 0;
 }
 
-/** Validates a JSON number starting at `p`; returns the position after it, or 0. */
-export function scanJsonNumber(p: usize, end: usize): usize {
-  return quickJsonNumber(p, end);
-}
-
 /**
- * scanJsonNumber, inlined where values are read: a number that ends within the 16 bytes at
- * `p` is read from one mask of its non-digit bytes.
+ * Validates a JSON number starting at `p`; returns the position after it, or 0. A number
+ * that ends within the 16 bytes at `p` is read from one mask of its non-digit bytes.
  */
-@inline
-function quickJsonNumber(p: usize, end: usize): usize {
+export function scanJsonNumber(p: usize, end: usize): usize {
   if (p + 16 <= end) {
     const v = v128.load(p);
     // Bit i set when byte i is not a digit; bit 16 stops every digit run at the block's end.
@@ -261,11 +255,7 @@ function quickJsonNumber(p: usize, end: usize): usize {
       if (ok) return p + <usize>i;
     }
   }
-  return numberTail(p, end);
-}
-
-/** scanJsonNumber near the end of the input, for long numbers, and what the block could not decide. */
-function numberTail(p: usize, end: usize): usize {
+  // Near the end of the input, long numbers, and what the block could not decide.
   if (p < end && load<u8>(p) == 0x2d) p++;
   if (p >= end) return 0;
   let c = <u32>load<u8>(p);
@@ -498,7 +488,7 @@ function scan(src: usize, len: i32, masks: Array<string>, out: ByteBuf | null): 
       p = scanJsonLiteral(p, end);
       if (p == 0) return false;
     } else {
-      p = quickJsonNumber(p, end);
+      p = scanJsonNumber(p, end);
       if (p == 0) return false;
     }
     // After a value: close containers until a comma leads to the next value.
