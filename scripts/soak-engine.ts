@@ -6,7 +6,7 @@
 // explains, and prints PASS or FAIL against the goal stated in GOAL below.
 // Options: --seconds N (load phase, default 300), --connections N (default 24),
 // --min-requests N (default 200000), --port-base N (collector N, gateway N+1, upstream N+2;
-// default: free ports from the OS).
+// default: free ports from the OS), --batch-max-bytes N (the filter's; default its own).
 import { fork, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,8 @@ const LOAD_S = arg("seconds", 300);
 const CONNECTIONS = arg("connections", 24);
 const MIN_REQUESTS = arg("min-requests", 200_000);
 const PORT_BASE = arg("port-base", 0);
+/** The filter's batch_max_bytes (default: the filter's own default, 256 KiB). */
+const BATCH_MAX_BYTES = arg("batch-max-bytes", 0);
 const HARD_STOP_S = 8 * 60 - 75; // the load phase never outlasts this (drain and report follow)
 const KILL_EVERY_MS = 30_000;
 const WORKERS = 4;
@@ -300,6 +302,7 @@ async function main(): Promise<void> {
   const config = {
     application_id: "soak", api_endpoint: `http://127.0.0.1:${collectorPort}`, flush_interval_ms: 500, batch_size: BATCH_SIZE,
     send_timeout: SEND_TIMEOUT_MS, log_summary_interval_ms: 100, queue_max_bytes: 400 << 20, event_queue_size: 400000,
+    ...(BATCH_MAX_BYTES ? { batch_max_bytes: BATCH_MAX_BYTES } : {}),
   };
   nginx.writeConf(renderNginxConf({
     workers: WORKERS,
@@ -537,7 +540,7 @@ function report(
   const deliveredUnanswered = [...deliveries.keys()].filter((id) => !answeredAt.has(Number(id.slice(2)))).length;
 
   say("\n==== soak:engine ====");
-  say(`load: ${loadSeconds.toFixed(0)} s (then ${drainSeconds.toFixed(0)} s of drain), ${WORKERS} workers, ${CONNECTIONS} keep-alive connections, ${SHAPES.length} request shapes; ${fmt(answered)} requests answered (${(answered / loadSeconds).toFixed(0)}/s)`);
+  say(`load: ${loadSeconds.toFixed(0)} s (then ${drainSeconds.toFixed(0)} s of drain), ${WORKERS} workers, ${CONNECTIONS} keep-alive connections, ${SHAPES.length} request shapes, batch_max_bytes ${BATCH_MAX_BYTES || "default"}; ${fmt(answered)} requests answered (${(answered / loadSeconds).toFixed(0)}/s)`);
   say(`collector (a process of its own; event-loop delay p99 ${loopDelay.p99.toFixed(0)} ms, max ${loopDelay.max.toFixed(0)} ms): ${fmt(collectorStats.batches)} batch posts: ${fmt(collectorStats.accepted)} accepted (${collectorStats.unconfirmed} of them with the answer cut off), ${fmt(collectorStats.refused5xx)} answered 503, ${fmt(collectorStats.refused429)} answered 429, ${fmt(collectorStats.resets)} reset after reading (connections refused while it is down never reach it), ${fmt(collectorStats.unanswered)} left unanswered (the filter's timeout)`);
   say(`worker SIGKILLs: ${kills.length} (pid@s: reset connections/duplicated events: ${kills.map((k, i) => `${k.pid}@${(k.at / 1000).toFixed(1)}: ${perKill[i].resets}/${perKill[i].duplicated}`).join(", ")}); unexpected worker exits: ${unexpectedExits.length}${unexpectedExits.length ? " " + JSON.stringify(unexpectedExits) : ""}; traps: ${traps}; "worker_connections are not enough": ${exhausted}`);
   say("");
