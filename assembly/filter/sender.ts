@@ -26,6 +26,7 @@ const DEFLATE_COST: i64 = 8;
 
 const ETAG: ArrayBuffer = String.UTF8.encode("x-moesif-config-etag");
 const RULES_TAG: ArrayBuffer = String.UTF8.encode("x-moesif-rules-tag");
+const DISPATCH_STATUS: ArrayBuffer = String.UTF8.encode(":dispatch_status");
 
 const enum Stage {
   Idle = 0,
@@ -100,7 +101,7 @@ export class Sender {
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.stage == Stage.Sent && now > s.deadline) {
-        this.settle(s, 0, now);
+        this.settle(s, 0, now, "no callback in time");
         worked = true;
       }
     }
@@ -170,7 +171,7 @@ export class Sender {
     const r = host.dispatch(this.cfg.endpoint.target, headers, body.ptr, body.length, <u32>this.cfg.sendTimeout);
     if (r != host.Result.Ok) {
       host.logMessage(host.Level.Error, "moesif: cannot dispatch to " + this.cfg.endpoint.target + " (result " + (<i32>r).toString() + ")");
-      this.retryOrDrop(b, now, 0);
+      this.retryOrDrop(b, now, 0, "dispatch refused");
       return;
     }
     s.token = host.lastToken();
@@ -189,15 +190,17 @@ export class Sender {
       if (s.stage != Stage.Sent || s.token != token) continue;
       const v = this.value;
       const status = host.callStatus(v);
+      // The engine's reason for a failed call (Kong 3.9: timeout, broken connection, …), for the debug log.
+      const why = status == 0 && this.cfg.debug && host.headerValue(host.MapType.HttpCallResponseHeaders, DISPATCH_STATUS, v) ? v.toString() : "";
       if (host.headerValue(host.MapType.HttpCallResponseHeaders, ETAG, v)) this.configEtag = v.toString();
       if (host.headerValue(host.MapType.HttpCallResponseHeaders, RULES_TAG, v)) this.rulesTag = v.toString();
-      this.settle(s, status, now);
+      this.settle(s, status, now, why);
       return true;
     }
     return false;
   }
 
-  private settle(s: InFlight, status: i32, now: i64): void {
+  private settle(s: InFlight, status: i32, now: i64, why: string): void {
     s.stage = Stage.Idle;
     const b = s.batch;
     // A body over the cap (one large event) must not keep its buffer for the worker's life.
@@ -207,6 +210,8 @@ export class Sender {
       if (this.queue.finish(b)) {
         this.counters.batchesSent++;
         this.counters.eventsSent += <u64>b.events;
+      } else if (this.cfg.debug) {
+        host.logMessage(host.Level.Warn, "moesif: a batch of " + b.events.toString() + " events was accepted after its lease passed to another worker; it may arrive twice");
       }
       return;
     }
@@ -218,15 +223,15 @@ export class Sender {
       }
       return;
     }
-    this.retryOrDrop(b, now, status);
+    this.retryOrDrop(b, now, status, why);
   }
 
-  private retryOrDrop(b: Batch, now: i64, status: i32): void {
+  private retryOrDrop(b: Batch, now: i64, status: i32, why: string): void {
     if (mayRetry(b.firstAttempt, now, <i64>this.cfg.maxRetryTimeMs)) {
       if (this.queue.release(b, now + backoffMs(b.attempts))) this.counters.batchesRetried++;
       if (this.cfg.debug) {
-        host.logMessage(host.Level.Warn, "moesif: batch of " + b.events.toString() + " events failed (HTTP " +
-          status.toString() + ", 0 = no response); retry " + (b.attempts + 1).toString() + " in " + backoffMs(b.attempts).toString() + " ms");
+        host.logMessage(host.Level.Warn, "moesif: batch of " + b.events.toString() + " events failed (" +
+          (status != 0 ? "HTTP " + status.toString() : why.length > 0 ? why : "no response") + "); retry " + (b.attempts + 1).toString() + " in " + backoffMs(b.attempts).toString() + " ms");
       }
       return;
     }
