@@ -5,10 +5,11 @@
 // queue drains and the run accounts for every request and event, attributes what SIGKILL
 // explains, and prints PASS or FAIL against the goal stated in GOAL below.
 // Options: --seconds N (load phase, default 300), --connections N (default 24),
-// --min-requests N (default 200000), --port-base N (collector N, gateway N+1, upstream N+2;
-// default: free ports from the OS), --batch-max-bytes N (the filter's; default its own).
+// --min-requests N (default 200000), --port-base N (collector, gateway and upstream on the
+// first free ports from N; default: free ports from the OS), --batch-max-bytes N (the filter's; default its own).
 import { fork, type ChildProcess } from "node:child_process";
-import { connect, type Socket } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { connect, createServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -45,9 +46,9 @@ const KILL_EVENT_WINDOW = 1000;
  *  its sender died. Its lease then expires and another worker sends it again (duplicates), at
  *  most LEASE_MS after the kill (plus the same delays). */
 const KILL_BATCH_WINDOW = 1000;
-/** A batch's lease in this soak: the dispatch's span (3 × send_timeout + 1 s for an IP
+/** A batch's lease in this soak: the dispatch's span (10 × send_timeout + 1 s for an IP
  *  collector, assembly/filter/calls.ts) + 4 s (LEASE_MARGIN_MS, sender.ts). */
-const LEASE_MS = 3 * SEND_TIMEOUT_MS + 1000 + 4000;
+const LEASE_MS = 10 * SEND_TIMEOUT_MS + 1000 + 4000;
 /** A client connection lost this close to a SIGKILL of its worker was reset by the kill. */
 const KILL_CONN_WINDOW = 2000;
 const GOAL = {
@@ -73,6 +74,8 @@ let collectorStats: CollectorStats = { batches: 0, accepted: 0, refused5xx: 0, r
 /** Events of batches the collector answered send_timeout or more after their connection opened. */
 const late = new Set<string>();
 let loopDelay = { p99: 0, max: 0 };
+/** This process's own event-loop delay (clients notice closed connections this late at most). */
+const clientDelay = monitorEventLoopDelay({ resolution: 10 });
 let started = 0;
 let collectorProc: ChildProcess | null = null;
 
@@ -278,6 +281,11 @@ function progress(log: string): string {
   return `backlog ${backlog}, dropped ${dropped.size ? [...dropped].map(([k, v]) => `${k} ${fmt(v)}`).join(" ") : "0"}`;
 }
 
+/** An error-log time ("2026/12/02 16:21:39", local, second resolution) in ms since the start. */
+function logTime(text: string): number {
+  return new Date(text.replace(/\//g, "-").replace(" ", "T")).getTime() - started;
+}
+
 /** The filter's batch lines (failures, retries, late acceptances) between two times (ms since the start). */
 function filterLinesBetween(log: string, from: number, to: number): string[] {
   const out: string[] = [];
@@ -301,6 +309,21 @@ function errorLinesNear(log: string, pid: number, at: number, ms: number): strin
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 
+/** The first port from `base` (within 100) that is not in `taken` and can be listened on now:
+ *  the range may overlap the machine's ephemeral ports, held by other processes' connections. */
+async function portFrom(base: number, taken: Set<number>): Promise<number> {
+  for (let p = base; p < base + 100; p++) {
+    if (taken.has(p)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(p, "127.0.0.1", () => srv.close(() => resolve(true)));
+    });
+    if (ok) return p;
+  }
+  throw new Error(`no free port in ${base}–${base + 99}`);
+}
+
 async function main(): Promise<void> {
   const bin = engineBinary();
   if (!bin) {
@@ -308,10 +331,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const nginx = new NginxProcess(bin);
-  const collectorPort = PORT_BASE || (await freePort());
+  const taken = new Set<number>();
+  const pick = async () => {
+    const p = PORT_BASE ? await portFrom(PORT_BASE, taken) : await freePort();
+    taken.add(p);
+    return p;
+  };
+  const collectorPort = await pick();
   await startCollector(collectorPort);
-  const port = PORT_BASE ? PORT_BASE + 1 : await freePort();
-  const upstreamPort = PORT_BASE ? PORT_BASE + 2 : await freePort();
+  const port = await pick();
+  const upstreamPort = await pick();
   const config = {
     application_id: "soak", api_endpoint: `http://127.0.0.1:${collectorPort}`, flush_interval_ms: 500, batch_size: BATCH_SIZE,
     send_timeout: SEND_TIMEOUT_MS, log_summary_interval_ms: 100, debug: true, queue_max_bytes: 400 << 20, event_queue_size: 400000,
@@ -368,6 +397,7 @@ http {
     await until("the workers to load the filter", () => (nginx.errorLog().match(/successfully loaded "moesif" module/g)?.length ?? 0) >= WORKERS);
     started = Date.now();
     toCollector({ start: started });
+    clientDelay.enable();
     const sample = () => {
       const t = Date.now() - started;
       for (const p of nginx.workerPids()) {
@@ -414,13 +444,13 @@ http {
     await Promise.all(clients);
     const loadSeconds = (Date.now() - started) / 1000;
 
-    // Drain: collector up for good; wait until nothing more arrives for 20 s (a killed worker's
-    // lease expires 11 s after its claim: send_timeout × 3 + 1 s + 4 s, assembly/filter/calls.ts).
+    // Drain: collector up for good; wait until nothing more arrives for longer than a lease (a
+    // killed worker's batch is re-sent when its lease expires).
     toCollector({ up: true });
     let last = -1;
     let quietSince = Date.now();
     const drainStart = Date.now();
-    while (Date.now() - quietSince < 20_000 && Date.now() - drainStart < 180_000) {
+    while (Date.now() - quietSince < LEASE_MS + 5000 && Date.now() - drainStart < 240_000) {
       await sleep(1000);
       if ((Date.now() - drainStart) % 10_000 < 1000) sample();
       const total = (await collectorNow()).events;
@@ -492,15 +522,26 @@ function report(
   };
   // What each SIGKILL explains (reset connections, duplicated events).
   const perKill = kills.map(() => ({ resets: 0, duplicated: 0 }));
+  // A killed worker's connections close when the kernel has torn the process down (its memory
+  // first, then its files), which on a loaded machine can be seconds after the signal: the
+  // master logs the exit (second resolution) when it reaps it.
+  const exitAt = new Map<number, number>();
+  for (const m of log.matchAll(/^(\S+ \S+) \[\w+\] \d+#\d+: worker process (\d+) exited on signal 9/gm)) {
+    exitAt.set(Number(m[2]), logTime(m[1]) + 1000);
+  }
+  const clientLag = clientDelay.max / 1e6;
+  const connWindowEnd = (k: { pid: number; at: number }) => Math.max(k.at + KILL_CONN_WINDOW, exitAt.get(k.pid) ?? 0) + clientLag;
   let lostKill = 0;
   let lostKillUnknownWorker = 0;
   const lostUnexplained: Failure[] = [];
   for (const f of lost) {
     const worker = f.worker || proxiedBy.get(f.n) || 0;
-    const unknownNear = kills.findIndex((k) => Math.abs(k.at - f.at) <= KILL_CONN_WINDOW);
-    if (worker && nearKill(worker, f.at, 200, KILL_CONN_WINDOW)) {
+    const near = (k: { pid: number; at: number }) => f.at >= k.at - 200 && f.at <= connWindowEnd(k);
+    const own = kills.findIndex((k) => k.pid === worker && near(k));
+    const unknownNear = kills.findIndex(near);
+    if (worker && own >= 0) {
       lostKill++;
-      perKill[kills.findIndex((k) => k.pid === worker)].resets++;
+      perKill[own].resets++;
     } else if (!worker && unknownNear >= 0) {
       lostKillUnknownWorker++;
       perKill[unknownNear].resets++;
@@ -515,28 +556,44 @@ function report(
   }
 
   // -- events
+  // The filter's debug lines for calls it gave up on (the engine's timeout, or no callback in
+  // time): a batch the collector still accepted then arrives again.
+  const gaveUp: Array<{ at: number; events: number }> = [];
+  for (const m of log.matchAll(/^(\S+ \S+) \[\w+\] .*moesif: batch of (\d+) events failed \((?:timeout|no callback in time)\)/gm)) {
+    gaveUp.push({ at: logTime(m[1]), events: Number(m[2]) });
+  }
   let delivered = 0;
   let duplicates = 0;
   let dupKill = 0;
   let dupUnconfirmed = 0;
   let dupLate = 0;
+  let dupGaveUp = 0;
   const dupGaps: number[] = [];
-  const dupUnexplained: Array<{ id: string; at: number[] }> = [];
+  // Events delivered at the same times were in the same batches: classify batch by batch.
+  const dupGroups = new Map<string, { at: number[]; ids: string[] }>();
   for (const [id, at] of deliveries) {
     if (id.startsWith("s-") && answeredAt.has(Number(id.slice(2)))) delivered++;
     if (at.length < 2) continue;
     duplicates += at.length - 1;
-    if (unconfirmed.has(id)) dupUnconfirmed += at.length - 1;
-    else if (late.has(id)) dupLate += at.length - 1;
-    else {
-      const k = kills.findIndex((k) => at[0] - k.at >= -KILL_BATCH_WINDOW && at[0] - k.at <= KILL_BATCH_WINDOW + loopDelay.max &&
-        at[1] >= k.at && at[1] - k.at <= LEASE_MS + KILL_BATCH_WINDOW + loopDelay.max);
-      if (k >= 0) {
-        dupKill += at.length - 1;
-        perKill[k].duplicated += at.length - 1;
-        dupGaps.push(at[1] - at[0]);
-      } else dupUnexplained.push({ id, at });
-    }
+    const key = at.join(",");
+    const g = dupGroups.get(key) ?? { at, ids: [] };
+    g.ids.push(id);
+    dupGroups.set(key, g);
+  }
+  const dupUnexplained: Array<{ at: number[]; ids: string[] }> = [];
+  for (const g of dupGroups.values()) {
+    const [t1, t2] = g.at;
+    const extra = g.ids.length * (g.at.length - 1);
+    const k = kills.findIndex((k) => t1 - k.at >= -KILL_BATCH_WINDOW && t1 - k.at <= KILL_BATCH_WINDOW + loopDelay.max &&
+      t2 >= k.at && t2 - k.at <= LEASE_MS + KILL_BATCH_WINDOW + loopDelay.max);
+    if (g.ids.some((id) => unconfirmed.has(id))) dupUnconfirmed += extra;
+    else if (k >= 0) {
+      dupKill += extra;
+      perKill[k].duplicated += extra;
+      dupGaps.push(t2 - t1);
+    } else if (g.ids.some((id) => late.has(id)) ||
+      gaveUp.some((f) => f.events >= g.ids.length && f.at >= t1 - 3000 - loopDelay.max && f.at <= t2 + 1000)) dupGaveUp += extra;
+    else dupUnexplained.push(g);
   }
   // Drops are counted per worker, not per event: the missing events beyond the counted drops
   // must be ones SIGKILL can explain (answered by a worker shortly before its kill).
@@ -545,7 +602,7 @@ function report(
   for (const [n, at] of answeredAt) {
     if (deliveries.has(`s-${n}`)) continue;
     missing++;
-    if (nearKill(servedBy.get(n) ?? 0, at, KILL_EVENT_WINDOW, 0)) killCandidates++;
+    if (nearKill(servedBy.get(n) ?? 0, at, KILL_EVENT_WINDOW, clientLag)) killCandidates++;
   }
   const beyondDrops = missing - droppedCounted;
   const missingKill = Math.min(Math.max(0, beyondDrops), killCandidates);
@@ -561,7 +618,7 @@ function report(
   say("");
   say("client requests:");
   say(`  answered with the expected status: ${fmt(answered - wrong.length)}`);
-  say(`  connection lost before the answer: ${lost.length}: ${lostKill} on a worker SIGKILLed within ${KILL_CONN_WINDOW / 1000} s, ${lostKillUnknownWorker} within ${KILL_CONN_WINDOW / 1000} s of a SIGKILL (worker unknown: the connection's first request, not proxied), ${lostUnexplained.length} unexplained`);
+  say(`  connection lost before the answer: ${lost.length}: ${lostKill} on a SIGKILLed worker, from the kill to ${KILL_CONN_WINDOW / 1000} s after it or to its logged exit (+ ${(clientLag / 1000).toFixed(1)} s, the clients' event-loop delay), ${lostKillUnknownWorker} in such a window of some kill (worker unknown: the connection's first request, not proxied), ${lostUnexplained.length} unexplained`);
   for (const f of lostUnexplained.slice(0, 10)) say(`    unexplained: s-${f.n} (${shapeName(f.n)}) at ${(f.at / 1000).toFixed(1)} s, worker ${f.worker || "unknown"}`);
   say(`  unexpected status: ${wrong.length}: ${wrongExplained.length} explained, ${wrongUnexplained.length} unexplained`);
   for (const f of wrongExplained.slice(0, 5)) say(`    s-${f.n} (${shapeName(f.n)}) → ${f.status} from worker ${f.worker} at ${(f.at / 1000).toFixed(1)} s: ${f.why}`);
@@ -575,14 +632,10 @@ function report(
   say(`  delivered: ${fmt(delivered)} of ${fmt(answered)}; also ${fmt(deliveredUnanswered)} events of requests whose client saw no answer`);
   const gaps = dupGaps.length ? ` (delivered again ${(Math.min(...dupGaps) / 1000).toFixed(1)}–${(Math.max(...dupGaps) / 1000).toFixed(1)} s later: the lease)` : "";
   say(`  duplicated: ${fmt(duplicates)}: ${fmt(dupKill)} first delivered from ${KILL_BATCH_WINDOW / 1000} s before to ${((KILL_BATCH_WINDOW + loopDelay.max) / 1000).toFixed(1)} s after a SIGKILL and again within ${((LEASE_MS + KILL_BATCH_WINDOW + loopDelay.max) / 1000).toFixed(1)} s of it (a batch its killed sender had not settled, re-sent once its lease expired${gaps}), ` +
-    `${fmt(dupLate)} first accepted ≥ send_timeout after the batch's connection opened (the engine may have timed the call out and the filter retried it), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(dupUnexplained.reduce((a, d) => a + d.at.length - 1, 0))} unexplained`);
-  // Unexplained duplicates by batch (ids first delivered together), with the filter's debug lines around them.
-  const groups = new Map<string, string[]>();
-  for (const d of dupUnexplained) groups.set(d.at.join(","), [...(groups.get(d.at.join(",")) ?? []), d.id]);
-  for (const [times, ids] of [...groups].slice(0, 5)) {
-    const at = times.split(",").map(Number);
-    say(`    unexplained: ${ids.length} events (${ids.slice(0, 3).join(", ")}${ids.length > 3 ? ", …" : ""}) delivered at ${at.map((t) => (t / 1000).toFixed(1) + " s").join(", ")}; the filter's lines then:`);
-    for (const l of filterLinesBetween(log, at[0] - 3000, at[at.length - 1] + 500).slice(0, 8)) say(`      ${l}`);
+    `${fmt(dupGaveUp)} in batches the filter gave up on while the collector accepted them (its debug line "batch of ≥ N events failed (timeout|no callback in time)" around the first delivery, or accepted ≥ send_timeout after the connection opened), ${fmt(dupUnconfirmed)} in batches whose answer the collector cut off, ${fmt(dupUnexplained.reduce((a, g) => a + g.ids.length * (g.at.length - 1), 0))} unexplained`);
+  for (const g of dupUnexplained.slice(0, 5)) {
+    say(`    unexplained: ${g.ids.length} events (${g.ids.slice(0, 3).join(", ")}${g.ids.length > 3 ? ", …" : ""}) delivered at ${g.at.map((t) => (t / 1000).toFixed(1) + " s").join(", ")}; the filter's lines then:`);
+    for (const l of filterLinesBetween(log, g.at[0] - 3000, g.at[g.at.length - 1] + 500).slice(0, 8)) say(`      ${l}`);
   }
   say(`  missing: ${fmt(missing)} (${(100 * missing / Math.max(1, answered)).toFixed(1)} %) against ${fmt(droppedCounted)} dropped and counted by reason (${beyondDrops >= 0 ? `${fmt(beyondDrops)} fewer` : `${fmt(-beyondDrops)} more: events of requests whose client saw no answer, at most ${lost.length}`}); ` +
     `${fmt(missingKill)} died with a SIGKILLed worker (of ${fmt(killCandidates)} missing events answered by a worker ≤ ${KILL_EVENT_WINDOW / 1000} s before its kill: held for its next tick, or not yet logged); ${fmt(unaccounted)} unaccounted`);
