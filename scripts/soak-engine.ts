@@ -586,14 +586,15 @@ function report(
     const extra = g.ids.length * (g.at.length - 1);
     const k = kills.findIndex((k) => t1 - k.at >= -KILL_BATCH_WINDOW && t1 - k.at <= KILL_BATCH_WINDOW + loopDelay.max &&
       t2 >= k.at && t2 - k.at <= LEASE_MS + KILL_BATCH_WINDOW + loopDelay.max);
+    // The filter's own line for a failed call is direct evidence; a kill nearby is circumstantial.
     if (g.ids.some((id) => unconfirmed.has(id))) dupUnconfirmed += extra;
+    else if (g.ids.some((id) => late.has(id)) ||
+      gaveUp.some((f) => f.events >= g.ids.length && f.at >= t1 - 3000 - loopDelay.max && f.at <= t2 + 1000)) dupGaveUp += extra;
     else if (k >= 0) {
       dupKill += extra;
       perKill[k].duplicated += extra;
       dupGaps.push(t2 - t1);
-    } else if (g.ids.some((id) => late.has(id)) ||
-      gaveUp.some((f) => f.events >= g.ids.length && f.at >= t1 - 3000 - loopDelay.max && f.at <= t2 + 1000)) dupGaveUp += extra;
-    else dupUnexplained.push(g);
+    } else dupUnexplained.push(g);
   }
   // Drops are counted per worker, not per event: the missing events beyond the counted drops
   // must be ones SIGKILL can explain (answered by a worker shortly before its kill).
