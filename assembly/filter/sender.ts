@@ -63,8 +63,12 @@ export class Sender {
   /** Collector tags seen on the last batch response (for the config/rules fetcher). */
   configEtag: string = "";
   rulesTag: string = "";
-  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
-  callsBack: bool = false;
+  /**
+   * The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs.
+   * Assumed until the first request shows the version: a fresh worker's first calls then wait
+   * long rather than risk overlapping a live call (on Kong <= 3.8 a failed one waits longer).
+   */
+  callsBack: bool = true;
 
   constructor(private cfg: Config, private queue: SharedQueue) {
     const e = cfg.endpoint;
