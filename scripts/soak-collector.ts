@@ -16,7 +16,9 @@ if (!port || !process.send) throw new Error("scripts/soak-collector.ts is forked
 
 const deliveries = new Map<string, number[]>();
 const unconfirmed = new Set<string>();
-const stats: CollectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0, unanswered: 0, unconfirmed: 0, events: 0 };
+/** Ids of accepted batches answered send_timeout or more after their connection opened. */
+const late = new Set<string>();
+const stats: CollectorStats = { batches: 0, accepted: 0, refused5xx: 0, refused429: 0, resets: 0, unanswered: 0, unconfirmed: 0, late: 0, events: 0 };
 const appConfig = readFileSync(DEFAULT_CONFIG_FILE);
 const rules = readFileSync(DEFAULT_RULES_FILE);
 const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -54,12 +56,19 @@ const server = http.createServer((req, res) => {
     }
     stats.accepted++;
     stats.events += events.length;
-    const at = Date.now() - started;
+    const now = Date.now();
+    const at = now - started;
+    // The engine gives up after send_timeout (connect, send and read each): an answer this late
+    // may find the filter retrying already.
+    const openedAt = (req.socket as { openedAt?: number }).openedAt ?? now;
+    const isLate = now - openedAt >= sendTimeoutMs;
+    if (isLate) stats.late++;
     const ids = events.map((e) => e.transaction_id ?? "?");
     for (const id of ids) {
       const d = deliveries.get(id);
       if (d) d.push(at);
       else deliveries.set(id, [at]);
+      if (isLate) late.add(id);
     }
     let finished = false;
     res.on("finish", () => (finished = true));
@@ -70,6 +79,10 @@ const server = http.createServer((req, res) => {
     });
     res.writeHead(202).end();
   });
+});
+
+server.on("connection", (socket) => {
+  (socket as { openedAt?: number }).openedAt = Date.now();
 });
 
 let listening = false;
@@ -92,6 +105,7 @@ process.on("message", (msg: { start?: number; up?: boolean; stats?: boolean; dum
       stats,
       deliveries: [...deliveries].map(([id, at]) => `${id} ${at.join(" ")}`),
       unconfirmed: [...unconfirmed],
+      late: [...late],
       loopDelay: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
     };
     process.send!({ dump });

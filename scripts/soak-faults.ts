@@ -16,13 +16,15 @@ export function modeAt(ms: number): Mode {
   return "up";
 }
 
-export interface CollectorStats { batches: number; accepted: number; refused5xx: number; refused429: number; resets: number; unanswered: number; unconfirmed: number; events: number }
+export interface CollectorStats { batches: number; accepted: number; refused5xx: number; refused429: number; resets: number; unanswered: number; unconfirmed: number; late: number; events: number }
 export interface CollectorDump {
   stats: CollectorStats;
   /** "id t1 t2 …" per delivered transaction id: ms since the start at which a batch holding it arrived whole. */
   deliveries: string[];
   /** Ids of accepted batches whose answer did not reach the socket. */
   unconfirmed: string[];
+  /** Ids of accepted batches answered send_timeout or more after their connection opened. */
+  late: string[];
   /** The collector's event-loop delay: p99 and max (ms). */
   loopDelay: { p99: number; max: number };
 }

@@ -16,18 +16,23 @@ export const MAX_DISPATCHES: i32 = 1;
 /** The engine's default `resolver_timeout` (wasm{}), spent before connecting to a host name. */
 const RESOLVER_MS: i64 = 30000;
 
+/** Where the host calls back on every outcome, a call is given up after this many timeouts. */
+const CALLBACK_WAIT_TIMEOUTS: i64 = 10;
+
 /**
  * How long after dispatching a call with `timeoutMs` to give up waiting for its callback.
- * Where the host calls back on every outcome (`callsBack`: Kong 3.9, plain ngx_wasm_module),
- * the call may still be alive until connect, send and read have each used their timeout
- * (plus the resolver for a host name): waiting that long keeps the next call from
- * overlapping it. Elsewhere (Kong <= 3.8 never calls back on connection errors) the deadline
- * is what reports the failure, so it stays short.
+ * Where the host calls back on every outcome (`callsBack`: Kong 3.9, plain ngx_wasm_module)
+ * the callback is what ends a call, and a call may last well past its timeout: the engine's
+ * connect, send and read timeouts are inactivity timeouts (a slow collector that keeps reading
+ * or answering a little at a time extends them), plus the resolver for a host name. Giving up
+ * early would overlap the next call with a live one (the leak above): the wait is long, 10
+ * timeouts. Elsewhere (Kong <= 3.8 never calls back on connection errors) the deadline is
+ * what reports the failure, so it stays short.
  */
 export function callSpanMs(timeoutMs: i32, callsBack: bool, target: string): i64 {
   const t = <i64>timeoutMs;
   if (!callsBack) return t + 1000;
-  return 3 * t + 1000 + (isIpLiteral(target) ? 0 : RESOLVER_MS);
+  return CALLBACK_WAIT_TIMEOUTS * t + 1000 + (isIpLiteral(target) ? 0 : RESOLVER_MS);
 }
 
 /** Whether a dispatch target ("host:port") names an IP address (no resolver involved). */

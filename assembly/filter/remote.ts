@@ -46,8 +46,12 @@ export class Remote {
   private body: ByteBuf = new ByteBuf(0);
   private value: ByteBuf = new ByteBuf(64);
   private failing: StaticArray<bool> = [false, false];
-  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
-  callsBack: bool = false;
+  /**
+   * The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs.
+   * Assumed until the first request shows the version: a fresh worker's first calls then wait
+   * long rather than risk overlapping a live call (on Kong <= 3.8 a failed one waits longer).
+   */
+  callsBack: bool = true;
 
   constructor(private cfg: Config) {
     this.configHeaders = requestHeaders(cfg, "/v1/config");

@@ -8,7 +8,7 @@ import { Config, USER_AGENT } from "../moesif/config";
 import { Batch, Drop, Fill, SharedQueue, TickBudget } from "../moesif/queue";
 import { backoffMs, classify, mayRetry, Outcome } from "../moesif/retry";
 import * as host from "./host";
-import { utf8 } from "../lib/utf8";
+import { utf8, Utf8 } from "../lib/utf8";
 import { callSpanMs, MAX_DISPATCHES } from "./calls";
 
 /** How long past a dispatch's span (calls.ts) a lease is held before another worker may take it (covers the reading ticks). */
@@ -25,6 +25,7 @@ export const TICK_SLOTS: i32 = 128;
 /** Deflating a byte costs about as much as reading this many (counted against TICK_BYTES). */
 const DEFLATE_COST: i64 = 8;
 
+const DISPATCH_STATUS: Utf8 = utf8(":dispatch_status");
 
 const enum Stage {
   Idle = 0,
@@ -61,8 +62,12 @@ export class Sender {
   /** Collector tags seen on the last batch response (for the config/rules fetcher). */
   configEtag: string = "";
   rulesTag: string = "";
-  /** The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs. */
-  callsBack: bool = false;
+  /**
+   * The host calls back on every outcome (Kong 3.9, plain ngx_wasm_module): see callSpanMs.
+   * Assumed until the first request shows the version: a fresh worker's first calls then wait
+   * long rather than risk overlapping a live call (on Kong <= 3.8 a failed one waits longer).
+   */
+  callsBack: bool = true;
 
   constructor(private cfg: Config, private queue: SharedQueue) {
     const e = cfg.endpoint;
@@ -99,7 +104,7 @@ export class Sender {
     for (let i = 0; i < this.slots.length; i++) {
       const s = this.slots[i];
       if (s.stage == Stage.Sent && now > s.deadline) {
-        this.settle(s, 0, now);
+        this.settle(s, 0, now, "no callback in time");
         worked = true;
       }
     }
@@ -172,7 +177,7 @@ export class Sender {
     const r = host.dispatch(this.cfg.endpoint.target, headers, ptr, size, <u32>this.cfg.sendTimeout);
     if (r != host.Result.Ok) {
       host.log(host.Level.Error, utf8("moesif: cannot dispatch to {} (result {})")).str(this.cfg.endpoint.target).int(<i32>r).write();
-      this.retryOrDrop(b, now, 0);
+      this.retryOrDrop(b, now, 0, "dispatch refused");
       return;
     }
     s.token = host.lastToken();
@@ -191,15 +196,17 @@ export class Sender {
       if (s.stage != Stage.Sent || s.token != token) continue;
       const v = this.value;
       const status = host.callStatus(v);
+      // The engine's reason for a failed call (Kong 3.9: timeout, broken connection, …), for the debug log.
+      const why = status == 0 && this.cfg.debug && host.headerValue(host.MapType.HttpCallResponseHeaders, DISPATCH_STATUS, v) ? v.toString() : "";
       if (host.headerValue(host.MapType.HttpCallResponseHeaders, host.CONFIG_ETAG_HEADER, v)) this.configEtag = v.toString();
       if (host.headerValue(host.MapType.HttpCallResponseHeaders, host.RULES_TAG_HEADER, v)) this.rulesTag = v.toString();
-      this.settle(s, status, now);
+      this.settle(s, status, now, why);
       return true;
     }
     return false;
   }
 
-  private settle(s: InFlight, status: i32, now: i64): void {
+  private settle(s: InFlight, status: i32, now: i64, why: string): void {
     s.stage = Stage.Idle;
     const b = s.batch;
     // A body over the cap (one large event) must not keep its buffer for the worker's life.
@@ -209,6 +216,8 @@ export class Sender {
       if (this.queue.finish(b)) {
         this.counters.batchesSent++;
         this.counters.eventsSent += <u64>b.events;
+      } else if (this.cfg.debug) {
+        host.log(host.Level.Warn, utf8("moesif: a batch of {} events was accepted after its lease passed to another worker; it may arrive twice")).int(b.events).write();
       }
       return;
     }
@@ -220,15 +229,16 @@ export class Sender {
       }
       return;
     }
-    this.retryOrDrop(b, now, status);
+    this.retryOrDrop(b, now, status, why);
   }
 
-  private retryOrDrop(b: Batch, now: i64, status: i32): void {
+  private retryOrDrop(b: Batch, now: i64, status: i32, why: string): void {
     if (mayRetry(b.firstAttempt, now, <i64>this.cfg.maxRetryTimeMs)) {
       if (this.queue.release(b, now + backoffMs(b.attempts))) this.counters.batchesRetried++;
       if (this.cfg.debug) {
-        host.log(host.Level.Warn, utf8("moesif: batch of {} events failed (HTTP {}, 0 = no response); retry {} in {} ms"))
-          .int(b.events).int(status).int(b.attempts + 1).int(backoffMs(b.attempts)).write();
+        host.log(host.Level.Warn, utf8("moesif: batch of {} events failed ({}); retry {} in {} ms"))
+          .int(b.events).str(status != 0 ? "HTTP " + status.toString() : why.length > 0 ? why : "no response")
+          .int(b.attempts + 1).int(backoffMs(b.attempts)).write();
       }
       return;
     }

@@ -118,10 +118,9 @@ export class FilterState {
     this.versionKnown = true;
     // No kong.* property at all: plain nginx + ngx_wasm_module (Kong 3.9's pin or later here;
     // Kong 3.4/3.5 lack kong.version but set kong.route_id).
-    if (atLeast(kongVersion, 3, 9) || (kongVersion.length == 0 && !kongRoute)) {
-      this.sender.callsBack = true;
-      this.remote.callsBack = true;
-    }
+    const callsBack = atLeast(kongVersion, 3, 9) || (kongVersion.length == 0 && !kongRoute);
+    this.sender.callsBack = callsBack;
+    this.remote.callsBack = callsBack;
     if (!this.cfg.enableMetrics) return;
     if (atLeast(kongVersion, 3, 8)) {
       this.metrics = new Metrics();
