@@ -3,14 +3,9 @@
 // a few syntax errors, each tried on several inputs; every verdict must agree.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { asc } from "../scripts/asc.ts";
+import { buildRegexHarness } from "./fixtures/build-regex-harness.ts";
 import { mulberry32 } from "../scripts/prng.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const wasmFile = path.join(root, "build/test/regex-harness.wasm");
 const SEED = Number(process.env.REGEX_DIFF_SEED ?? 20240611);
 const PATTERNS = Number(process.env.REGEX_DIFF_PATTERNS ?? 1500);
 const INPUTS_PER_PATTERN = 4;
@@ -27,15 +22,7 @@ interface Harness {
 let h: Harness;
 
 before(async () => {
-  // Built standalone: the product's asconfig.json aliases abort to the filter's own handler.
-  asc([
-    "regex-harness.ts",
-    "--baseDir", path.join(root, "test/fixtures"),
-    "--outFile", wasmFile,
-    "--runtime", "incremental",
-    "--optimizeLevel", "2",
-  ]);
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(await readFile(wasmFile))), {
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(await buildRegexHarness("regex-harness.wasm")), {
     env: {
       abort(_msg: number, _file: number, line: number, column: number) {
         throw new Error(`wasm abort at ${line}:${column}`);

@@ -4,26 +4,14 @@
 // computation over those tables does (test/fixtures/regex-fold-reference.ts).
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { asc } from "../scripts/asc.ts";
+import { buildRegexHarness } from "./fixtures/build-regex-harness.ts";
 import { referenceFold } from "../scripts/regex-fold.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const wasmFile = path.join(root, "build/test/regex-fold-harness.wasm");
 
 let fold: (c: number) => number;
 
 before(async () => {
-  asc([
-    "regex-harness.ts",
-    "--baseDir", path.join(root, "test/fixtures"),
-    "--outFile", wasmFile,
-    "--runtime", "incremental",
-    "--optimizeLevel", "2",
-  ]);
-  const { instance } = await WebAssembly.instantiate(new Uint8Array(await readFile(wasmFile)), {
+  const { instance } = await WebAssembly.instantiate(await buildRegexHarness("regex-fold-harness.wasm"), {
     env: { abort: () => { throw new Error("wasm abort"); } },
   });
   fold = instance.exports.fold as (c: number) => number;
